@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what hanzo-db needs, builds it, and runs a demo of real use:
+# an agent's memory (text, image bytes, metadata, embeddings, session state)
+# through the C API, then the same kind of work through the hanzo-db CLI.
+#
+# The embedded default is native://; until the native engine is built into
+# this library the demo runs on memory:// (C API) and file:// (CLI, which
+# needs data to outlive each process). Pass a URL to use another database:
+#   bash scripts/demo.sh sqlite://./demo.db
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh build >/dev/null
+
+url="${1:-memory://}"
+echo "== the C API: examples/agent_memory.c on $url"
+./build/agent_memory "$url"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+db="file://$work/db"
+cli() { echo "\$ hanzo-db $*" >&2; ./build/hanzo-db --url "$db" "$@"; }
+echo
+echo "== the CLI on $db"
+cli create-table docs --schema '{"title":"text","year":"int","embedding":"vector(3,cosine)","metadata":"json"}'
+cat >"$work/docs.jsonl" <<'JSONL'
+{"id":"a","title":"Intro to vectors","year":2021,"embedding":[1,0,0],"metadata":{"lang":"en"}}
+{"id":"b","title":"Vektoren erklärt","year":2023,"embedding":[0.9,0.1,0],"metadata":{"lang":"de"}}
+{"id":"c","title":"Cooking with tea","year":2024,"embedding":[0,1,0],"metadata":{"lang":"en"}}
+{"id":"d","title":"Graph search at scale","year":2025,"embedding":[0.7,0,0.7],"metadata":{"lang":"en"}}
+JSONL
+cli insert docs "$work/docs.jsonl"
+cli count docs --filter "year >= 2023"
+cli query docs --filter "metadata.lang = 'en' AND year BETWEEN 2021 AND 2024" --sort year:desc --fields title,year
+cli search docs --vector '[1,0,0]' -k 2 --filter '{"year":{"$gte":2022}}' --fields title
+cli aggregate docs --agg count,min:year,max:year --group-by metadata.lang || true
+cli kv put agent turn:1 "hello"
+cli kv scan agent
+echo "\$ hanzo-db insert docs  (a record with a 2-d embedding)" >&2
+echo '{"id":"e","embedding":[1,0]}' | ./build/hanzo-db --url "$db" insert docs || true

@@ -1,0 +1,17 @@
+/*
+ * registry.c - the backends compiled into this library.
+ *
+ * Each backend is one vtable (api/backend.h). A backend left out by its
+ * build option is absent here, and opening its URL answers HDB_NOT_BUILT.
+ */
+#include "api/backend.h"
+
+const hdb__backend *hdb__backend_lookup(hdb_backend id) {
+  switch (id) {
+    case HDB_BACKEND_MEMORY: return &hdb__backend_memory;
+#ifdef HDB_HAVE_FILE
+    case HDB_BACKEND_FILE: return &hdb__backend_file;
+#endif
+    default: return NULL;
+  }
+}

@@ -1,0 +1,47 @@
+/*
+ * record.h - the inside of hdb_record, shared by core and backends.
+ *
+ * A record is an id and an ordered array of (name, owned value) fields.
+ * Records are small (tens of fields), so lookup is a linear scan; that is
+ * faster than hashing at this size and keeps the set order.
+ */
+#ifndef HDB_CORE_RECORD_H
+#define HDB_CORE_RECORD_H
+
+#include "hanzodb.h"
+
+typedef struct hdb__field {
+  char *name;    /* owned */
+  hdb_value value; /* owned payload */
+} hdb__field;
+
+struct hdb_record {
+  char *id; /* owned, may be NULL */
+  size_t n, cap;
+  hdb__field *fields;
+};
+
+/* Index of the field, or -1. */
+long hdb__record_find(const hdb_record *r, const char *name);
+/* Field value or NULL when absent (borrowed). */
+const hdb_value *hdb__record_value(const hdb_record *r, const char *name);
+/* Moves ownership of v's payload into the record (replacing any field of
+ * that name). On failure v is released. */
+hdb_status hdb__record_put_owned(hdb_record *r, const char *name, hdb_value *v);
+/* New record holding only the id and the listed fields of src (all when
+ * fields is NULL); owned. */
+hdb_record *hdb__record_project(const hdb_record *src, const char *const *fields, size_t n);
+/* Applies patch: every field of patch replaces or adds that field of dst;
+ * null values remove the field. */
+hdb_status hdb__record_apply_patch(hdb_record *dst, const hdb_record *patch);
+
+/* Valid field or table name: 1..HDB_MAX_NAME_LEN of [A-Za-z0-9_], not
+ * starting with a digit. reserved_ok allows a leading '_'. */
+int hdb__name_valid(const char *name, int reserved_ok);
+/* Valid record id: 1..HDB_MAX_ID_LEN bytes, valid UTF-8, no NUL.
+ * Returns HDB_OK or fails with HDB_BAD_ID naming the problem. */
+hdb_status hdb__id_check(const char *id, hdb_error *err);
+/* 1 when s[0..len) is valid UTF-8. */
+int hdb__utf8_valid(const char *s, size_t len);
+
+#endif
