@@ -9,6 +9,9 @@ PACKAGES=(
   libsodium-dev                      # base64 now; crypto later
   libcmocka-dev                      # unit and conformance tests
   clang libclang-rt-14-dev           # libFuzzer targets
+  libzstd-dev liblz4-dev libxxhash-dev   # native engine: compression, checksums
+  libsqlite3-dev                     # sqlite://
+  libpq-dev postgresql-15            # postgresql:// (the server runs the tests)
 )
 
 missing=()

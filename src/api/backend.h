@@ -126,5 +126,9 @@ const hdb__backend *hdb__backend_lookup(hdb_backend id);
 
 extern const hdb__backend hdb__backend_memory;
 extern const hdb__backend hdb__backend_file;
+extern const hdb__backend hdb__backend_native;
+extern const hdb__backend hdb__backend_sqlite;
+extern const hdb__backend hdb__backend_postgres;
+extern const hdb__backend hdb__backend_duckdb;
 
 #endif

@@ -93,11 +93,15 @@ static hdb_status open_url(const char *url_text, const hdb_config *cfg, hdb **ou
   if (st != HDB_OK) return st;
   const hdb__backend *be = hdb__backend_lookup(url.backend);
   if (!be) {
+    char built[160] = "";
+    for (int b = HDB_BACKEND_NATIVE; b <= HDB_BACKEND_ELASTIC; b++)
+      if (hdb_backend_built((hdb_backend)b))
+        snprintf(built + strlen(built), sizeof built - strlen(built), "%s%s", built[0] ? ", " : "",
+                 hdb_backend_name((hdb_backend)b));
     st = hdb__fail(err, HDB_NOT_BUILT,
                    "cannot open '%.300s': the %s backend is not built into this library "
-                   "(built: %s%s)",
-                   url.redacted, hdb_backend_name(url.backend), "memory",
-                   hdb_backend_built(HDB_BACKEND_FILE) ? ", file" : "");
+                   "(built: %s)",
+                   url.redacted, hdb_backend_name(url.backend), built);
     hdb__url_free(&url);
     return st;
   }
