@@ -20,7 +20,7 @@
 
 #include "hanzodb.h"
 
-#define DIM 64
+#define DIM 256
 
 /* FNV-1a, to spread features over the embedding's dimensions. */
 static uint32_t fnv1a(const char *s, size_t n) {
@@ -161,7 +161,7 @@ int main(int argc, char **argv) {
   hdb_error serr;
   if (hdb_schema_from_json("{\"text\":\"text\",\"kind\":\"text\",\"year\":\"int\","
                            "\"metadata\":\"json\",\"thumbnail\":\"blob\","
-                           "\"embedding\":\"vector(64,cosine)\"}",
+                           "\"embedding\":\"vector(256,cosine)\"}",
                            &schema, &serr) != HDB_OK) {
     fprintf(stderr, "agent_memory: schema: %s\n", serr.message);
     goto out;

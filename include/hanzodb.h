@@ -672,8 +672,8 @@ typedef struct hdb_agg {
 } hdb_agg;
 
 /*
- * Computes aggregates over the rows matching filter, per value of group_by
- * (NULL: one group). The cursor yields one record per group in ascending
+ * Computes aggregates over the rows matching filter, per value of the column
+ * group_by (NULL: one group). The cursor yields one record per group in ascending
  * order of the group value (null first); each has the group_by field and
  * one field per aggregate named "count" (count of rows) or OP_FIELD
  * ("sum_year", "count_year"). Nulls are skipped; an aggregate over no values

@@ -22,19 +22,21 @@ db="file://$work/db"
 cli() { echo "\$ hanzo-db $*" >&2; ./build/hanzo-db --url "$db" "$@"; }
 echo
 echo "== the CLI on $db"
-cli create-table docs --schema '{"title":"text","year":"int","embedding":"vector(3,cosine)","metadata":"json"}'
+cli create-table docs --schema '{"title":"text","kind":"text","year":"int","embedding":"vector(3,cosine)","metadata":"json"}'
 cat >"$work/docs.jsonl" <<'JSONL'
-{"id":"a","title":"Intro to vectors","year":2021,"embedding":[1,0,0],"metadata":{"lang":"en"}}
-{"id":"b","title":"Vektoren erklärt","year":2023,"embedding":[0.9,0.1,0],"metadata":{"lang":"de"}}
-{"id":"c","title":"Cooking with tea","year":2024,"embedding":[0,1,0],"metadata":{"lang":"en"}}
-{"id":"d","title":"Graph search at scale","year":2025,"embedding":[0.7,0,0.7],"metadata":{"lang":"en"}}
+{"id":"a","title":"Intro to vectors","kind":"tutorial","year":2021,"embedding":[1,0,0],"metadata":{"lang":"en"}}
+{"id":"b","title":"Vektoren erklärt","kind":"tutorial","year":2023,"embedding":[0.9,0.1,0],"metadata":{"lang":"de"}}
+{"id":"c","title":"Cooking with tea","kind":"recipe","year":2024,"embedding":[0,1,0],"metadata":{"lang":"en"}}
+{"id":"d","title":"Graph search at scale","kind":"paper","year":2025,"embedding":[0.7,0,0.7],"metadata":{"lang":"en"}}
 JSONL
 cli insert docs "$work/docs.jsonl"
 cli count docs --filter "year >= 2023"
 cli query docs --filter "metadata.lang = 'en' AND year BETWEEN 2021 AND 2024" --sort year:desc --fields title,year
 cli search docs --vector '[1,0,0]' -k 2 --filter '{"year":{"$gte":2022}}' --fields title
-cli aggregate docs --agg count,min:year,max:year --group-by metadata.lang || true
+cli aggregate docs --agg count,min:year,max:year --group-by kind
 cli kv put agent turn:1 "hello"
 cli kv scan agent
-echo "\$ hanzo-db insert docs  (a record with a 2-d embedding)" >&2
+cli get docs c
+echo "\$ hanzo-db insert docs   # a record with a 2-d embedding: refused, nothing written" >&2
 echo '{"id":"e","embedding":[1,0]}' | ./build/hanzo-db --url "$db" insert docs || true
+cli count docs

@@ -167,6 +167,12 @@ static const fcase cases[] = {
     {"meta.lang IN ('fr','de')", "{\"meta.lang\":{\"$in\":[\"fr\",\"de\"]}}", "r03,r07"},
     {"meta.lang != 'en'", "{\"meta.lang\":{\"$ne\":\"en\"}}", "r03,r07,r10"},
     {"meta.lang = 5", "{\"meta.lang\":5}", ""},
+    /* "id" names the record id (no field may be called that). */
+    {"id = 'r03'", "{\"id\":\"r03\"}", "r03"},
+    {"id IN ('r01','r10','r99')", "{\"id\":{\"$in\":[\"r01\",\"r10\",\"r99\"]}}", "r01,r10"},
+    {"id >= 'r08'", "{\"id\":{\"$gte\":\"r08\"}}", "r08,r09,r10"},
+    {"id LIKE 'r0_' AND year = 2020", "{\"id\":{\"$like\":\"r0_\"},\"year\":2020}", "r05,r07,r08"},
+    {"id IS NULL", "{\"id\":null}", ""},
     /* Timestamps against RFC 3339 text. */
     {"ts >= '2024-01-01T00:00:00Z'", "{\"ts\":{\"$gte\":\"2024-01-01T00:00:00Z\"}}",
      "r01,r05,r09"},

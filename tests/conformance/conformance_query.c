@@ -161,6 +161,13 @@ static void test_query_sort_small_by_hand(void **state) {
   ids = QUERY_IDS(db, "cf_sort4", &q, 0);
   assert_string_equal(ids, "b,a,c,d,e"); /* q(1,2) p(null,2) null(1) */
   free(ids);
+  /* "id" sorts by the record id. */
+  hdb_sort_key kid[1] = {{"id", 1}};
+  q.sort = kid;
+  q.n_sort = 1;
+  ids = QUERY_IDS(db, "cf_sort4", &q, 0);
+  assert_string_equal(ids, "e,d,c,b,a");
+  free(ids);
 }
 
 static void test_query_sort_generated(void **state) {

@@ -183,7 +183,7 @@ hdb_status hdb__mem_write(void *conn, const char *table, hdb_record *const *reco
     rc = hdb__schema_conform(t->schema, table, rec, 1, err);
     if (rc != HDB_OK) {
       hdb_record_free(rec);
-      if (err) hdb__err_prefix(err, "record %zu", i);
+      if (err) hdb__err_prefix(err, "batch item %zu", i);
       goto done;
     }
     rows[i] = hdb__mem_row_new(rec);
@@ -193,7 +193,7 @@ hdb_status hdb__mem_write(void *conn, const char *table, hdb_record *const *reco
     }
     if (mode == HDB__WRITE_INSERT) {
       if (hdb__mem_table_slot(t, rows[i]->rec->id) != HDB__MEM_EMPTY) {
-        rc = hdb__fail(err, HDB_DUPLICATE_ID, "table '%s': record %zu: id '%s' already exists",
+        rc = hdb__fail(err, HDB_DUPLICATE_ID, "table '%s': batch item %zu: id '%s' already exists",
                        table, i, rows[i]->rec->id);
         goto done;
       }
