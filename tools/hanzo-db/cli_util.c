@@ -488,3 +488,14 @@ void cli_buf_add_u64(cli_buf *b, uint64_t v) {
   snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
   cli_buf_adds(b, tmp);
 }
+
+int cli_print_cursor(hdb_cursor *cur, int with_distance, int drop_id) {
+  for (;;) {
+    const hdb_record *r;
+    hdb_status st = hdb_cursor_next(cur, &r);
+    if (st == HDB_DONE) return 0;
+    if (st != HDB_OK) return cli_cursor_fail(cur);
+    int rc = cli_print_record(r, with_distance, with_distance ? hdb_cursor_distance(cur) : 0.0, drop_id);
+    if (rc) return rc;
+  }
+}

@@ -160,6 +160,10 @@ int cli_utf8_valid(const void *p, size_t n);
  * cursor's distance) unless the record carries it already; drop_id removes
  * the leading "id" key. Returns 0 or CLI_FAIL after reporting. */
 int cli_print_record(const hdb_record *r, int with_distance, double distance, int drop_id);
+/* Prints every row of a cursor with cli_print_record (the cursor's distance
+ * when with_distance). Returns 0, or CLI_FAIL after reporting a cursor or
+ * output error. The caller still closes the cursor. */
+int cli_print_cursor(hdb_cursor *cur, int with_distance, int drop_id);
 
 /* ---- commands --------------------------------------------------------- */
 

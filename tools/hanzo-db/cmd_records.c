@@ -328,16 +328,7 @@ int cli_cmd_query(cli_ctx *ctx, const char *name, int argc, char **argv) {
     rc = cli_db_fail(ctx->db);
     goto cleanup;
   }
-  for (;;) {
-    const hdb_record *r;
-    hdb_status st = hdb_cursor_next(cur, &r);
-    if (st == HDB_DONE) break;
-    if (st != HDB_OK) {
-      rc = cli_cursor_fail(cur);
-      break;
-    }
-    if ((rc = cli_print_record(r, 0, 0.0, 0))) break;
-  }
+  rc = cli_print_cursor(cur, 0, 0);
 
 cleanup:
   hdb_cursor_close(cur);

@@ -430,6 +430,39 @@ static hdb_status sync_index_file(fconn *fc, int *changed, hdb_error *err) {
   return HDB_OK;
 }
 
+/* Calls fn for every key of every namespace the memory store holds, in
+ * order; stops at the first failure. */
+typedef hdb_status (*kv_visit_fn)(void *ctx, const char *ns, const void *k, size_t kl,
+                                  const void *v, size_t vl, hdb_error *err);
+static hdb_status kv_each(fconn *fc, kv_visit_fn fn, void *ctx, hdb_error *err) {
+  hdb_status st = HDB_OK;
+  for (size_t i = 0; i < fc->n_ns && st == HDB_OK; i++) {
+    hdb_kv_iter *it = NULL;
+    if ((st = fc->m->kv_iter(fc->mem, fc->ns[i], NULL, &it, err)) != HDB_OK) break;
+    for (;;) {
+      const void *k, *v;
+      size_t kl, vl;
+      hdb_error ierr;
+      hdb__err_clear(&ierr);
+      hdb_status r = it->vt->next(it, &k, &kl, &v, &vl, &ierr);
+      if (r == HDB_DONE) break;
+      if (r != HDB_OK) {
+        st = hdb__fail(err, r, "%s", ierr.message);
+        break;
+      }
+      if ((st = fn(ctx, fc->ns[i], k, kl, v, vl, err)) != HDB_OK) break;
+    }
+    it->vt->close(it);
+  }
+  return st;
+}
+
+static hdb_status queue_delete(void *ctx, const char *ns, const void *k, size_t kl,
+                               const void *v, size_t vl, hdb_error *err) {
+  hdb_status st = hdb_kv_batch_delete(ctx, ns, k, kl);
+  return st == HDB_OK ? st : hdb__fail(err, st, "out of memory");
+}
+
 /* Replaces the memory store's KV contents with _kv.jsonl when it changed. */
 static hdb_status sync_kv(fconn *fc, hdb_error *err) {
   if (fc->mode != FMODE_DIR || !fc->m->kv_write || !fc->m->kv_iter) return HDB_OK;
@@ -450,27 +483,7 @@ static hdb_status sync_kv(fconn *fc, hdb_error *err) {
     goto out;
   if (buf && (st = hdb__kv_parse(buf, len, KV_FILE, puts, err)) != HDB_OK) goto out;
   /* Delete every key we hold, then put the file's: one atomic batch. */
-  for (size_t i = 0; i < fc->n_ns && st == HDB_OK; i++) {
-    hdb_kv_iter *it = NULL;
-    if ((st = fc->m->kv_iter(fc->mem, fc->ns[i], NULL, &it, err)) != HDB_OK) break;
-    for (;;) {
-      const void *k, *v;
-      size_t kl, vl;
-      hdb_error ierr;
-      hdb__err_clear(&ierr);
-      hdb_status r = it->vt->next(it, &k, &kl, &v, &vl, &ierr);
-      if (r == HDB_DONE) break;
-      if (r != HDB_OK) {
-        st = hdb__fail(err, r, "%s", ierr.message);
-        break;
-      }
-      if ((st = hdb_kv_batch_delete(batch, fc->ns[i], k, kl)) != HDB_OK) {
-        hdb__fail(err, st, "out of memory");
-        break;
-      }
-    }
-    it->vt->close(it);
-  }
+  if (st == HDB_OK) st = kv_each(fc, queue_delete, batch, err);
   for (size_t i = 0; i < puts->n && st == HDB_OK; i++) {
     const hdb__kv_op *op = &puts->ops[i];
     if ((st = hdb_kv_batch_put(batch, op->ns, op->key, op->klen, op->val, op->vlen)) != HDB_OK)
@@ -643,30 +656,16 @@ out:
   return st;
 }
 
+static hdb_status dump_line(void *ctx, const char *ns, const void *k, size_t kl, const void *v,
+                            size_t vl, hdb_error *err) {
+  if (hdb__kv_dump_line(ctx, ns, k, kl, v, vl) != HDB_OK)
+    return hdb__fail(err, HDB_NOMEM, "out of memory writing %s", KV_FILE);
+  return HDB_OK;
+}
+
 static hdb_status dump_kv(fconn *fc, hdb__fchanges *ch, hdb_error *err) {
   hdb__sbuf out = {0};
-  hdb_status st = HDB_OK;
-  for (size_t i = 0; i < fc->n_ns && st == HDB_OK; i++) {
-    hdb_kv_iter *it = NULL;
-    if ((st = fc->m->kv_iter(fc->mem, fc->ns[i], NULL, &it, err)) != HDB_OK) break;
-    for (;;) {
-      const void *k, *v;
-      size_t kl, vl;
-      hdb_error ierr;
-      hdb__err_clear(&ierr);
-      hdb_status r = it->vt->next(it, &k, &kl, &v, &vl, &ierr);
-      if (r == HDB_DONE) break;
-      if (r != HDB_OK) {
-        st = hdb__fail(err, r, "%s", ierr.message);
-        break;
-      }
-      if (hdb__kv_dump_line(&out, fc->ns[i], k, kl, v, vl) != HDB_OK) {
-        st = hdb__fail(err, HDB_NOMEM, "out of memory writing %s", KV_FILE);
-        break;
-      }
-    }
-    it->vt->close(it);
-  }
+  hdb_status st = kv_each(fc, dump_line, &out, err);
   if (st == HDB_OK)
     st = out.n ? hdb__fchanges_put(ch, KV_FILE, &out, err) : hdb__fchanges_remove(ch, KV_FILE, err);
   hdb__sbuf_free(&out);
