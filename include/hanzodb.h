@@ -789,6 +789,17 @@ hdb_status hdb_table_restore(hdb *db, const char *table, int64_t version);
 /* Statistics (HDB_CAP_STATS): a JSON object, owned (hdb_free). */
 hdb_status hdb_stats(hdb *db, const char *table, char **json);
 
+/* Maintenance (backends that own their storage; HDB_NOT_SUPPORTED elsewhere). */
+
+/* Compacts one table (NULL: every table and the KV store): rewrites data to
+ * drop deleted and overwritten rows and merge small files, then removes
+ * versions that the retention policy no longer keeps. */
+hdb_status hdb_compact(hdb *db, const char *table);
+/* Verifies every file and checksum. *report (owned, hdb_free) is a JSON
+ * object summarizing what was checked; the status is HDB_CORRUPT when a
+ * problem was found, and the report and hdb_errmsg name the file. */
+hdb_status hdb_check(hdb *db, char **report);
+
 #if defined(__GNUC__) && defined(HDB_BUILDING_LIBRARY)
 #pragma GCC visibility pop
 #endif

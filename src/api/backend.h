@@ -119,6 +119,10 @@ typedef struct hdb__backend {
                          hdb_error *err);
   hdb_status (*restore)(void *conn, const char *table, int64_t version, hdb_error *err);
   hdb_status (*stats)(void *conn, const char *table, char **json, hdb_error *err);
+  /* table NULL: everything. */
+  hdb_status (*compact)(void *conn, const char *table, hdb_error *err);
+  /* *report owned JSON; HDB_CORRUPT with the report filled when a check fails. */
+  hdb_status (*check)(void *conn, char **report, hdb_error *err);
 } hdb__backend;
 
 /* The registry: the backend for an id, or NULL when not built in. */

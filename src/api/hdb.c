@@ -928,3 +928,31 @@ hdb_status hdb_stats(hdb *db, const char *table, char **json) {
     st = db->be->stats(db->conn, table, json, &db->err);
   });
 }
+
+hdb_status hdb_compact(hdb *db, const char *table) {
+  CHECK_DB(db);
+  CALL(db, {
+    if (table && (st = check_name(db, "table", table)) != HDB_OK) break;
+    if (!db->be->compact) {
+      st = unsupported(db, "compaction");
+      break;
+    }
+    st = db->be->compact(db->conn, table, &db->err);
+  });
+}
+
+hdb_status hdb_check(hdb *db, char **report) {
+  CHECK_DB(db);
+  CALL(db, {
+    if (!report) {
+      st = hdb__fail(&db->err, HDB_INVALID_ARGUMENT, "hdb_check: report is NULL");
+      break;
+    }
+    *report = NULL;
+    if (!db->be->check) {
+      st = unsupported(db, "integrity checks");
+      break;
+    }
+    st = db->be->check(db->conn, report, &db->err);
+  });
+}
