@@ -415,7 +415,7 @@ typedef enum hdb_capability {
   HDB_CAP_TRANSACTIONS = 1u << 1, /* hdb_begin/commit/rollback */
   HDB_CAP_KV = 1u << 2,           /* hdb_kv_* */
   HDB_CAP_VECTOR_SEARCH = 1u << 3,
-  HDB_CAP_VECTOR_INDEX = 1u << 4, /* approximate indexes (hnsw, ivf_pq) */
+  HDB_CAP_VECTOR_INDEX = 1u << 4, /* some approximate index: see the two below */
   HDB_CAP_SCALAR_INDEX = 1u << 5,
   HDB_CAP_FULLTEXT = 1u << 6,
   HDB_CAP_HYBRID_SEARCH = 1u << 7,
@@ -425,7 +425,9 @@ typedef enum hdb_capability {
   HDB_CAP_TIME_TRAVEL = 1u << 11,
   HDB_CAP_ENCRYPTION = 1u << 12,
   HDB_CAP_STATS = 1u << 13,
-  HDB_CAP_SCHEMALESS = 1u << 14 /* tables without a schema */
+  HDB_CAP_SCHEMALESS = 1u << 14, /* tables without a schema */
+  HDB_CAP_INDEX_HNSW = 1u << 15,  /* HDB_INDEX_HNSW */
+  HDB_CAP_INDEX_IVF_PQ = 1u << 16 /* HDB_INDEX_IVF_PQ */
 } hdb_capability;
 
 /* Bitwise OR of hdb_capability. A call whose capability is off returns

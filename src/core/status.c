@@ -128,6 +128,8 @@ const char *hdb_capability_name(hdb_capability c)
   case HDB_CAP_ENCRYPTION: return "encryption";
   case HDB_CAP_STATS: return "stats";
   case HDB_CAP_SCHEMALESS: return "schemaless";
+  case HDB_CAP_INDEX_HNSW: return "index_hnsw";
+  case HDB_CAP_INDEX_IVF_PQ: return "index_ivf_pq";
   }
   return NULL;
 }

@@ -503,7 +503,8 @@ db count docs extra
 expect_fail "count extra argument" 1 "extra"
 
 for c in tables create-table drop-table describe insert upsert get delete count query search \
-  aggregate create-index drop-index indexes kv capabilities ping version help; do
+  aggregate create-index drop-index indexes kv capabilities ping version help \
+  versions restore compact check; do
   run "$c" --help
   if [[ $RC -eq 0 && $OUT == usage:* && -z $ERR ]]; then pass; else fail "$c --help"; fi
   run "$c" -h
@@ -519,6 +520,80 @@ run kv scan --help
 if [[ $RC -eq 0 && $OUT == usage:* ]]; then pass; else fail "kv scan --help"; fi
 run help frobnicate
 expect_fail "help unknown command" 1 "frobnicate"
+
+# ---------------------------------------------------------------------
+# native://: versions, --version (time travel), restore, compact, check.
+# Skipped when the library was built without the native engine.
+# ---------------------------------------------------------------------
+NURL="native://$W/native"
+rm -rf "$W/native"
+nat() { run --url "$NURL" "$@"; }
+run --url "$NURL" capabilities
+if [[ $RC -eq 0 && $OUT == *time_travel* ]]; then
+  nat create-table docs --schema '{"text":"text","year":"int","v":"vector(2)"}'
+  expect_ok "native create-table"
+  printf '%s\n' '{"id":"a","text":"first","year":2020,"v":[1,0]}' '{"id":"b","text":"second","year":2021,"v":[0,1]}' >"$W/n1.jsonl"
+  run --stdin "$W/n1.jsonl" --url "$NURL" insert docs
+  expect_out "native insert (version 2)" "2"
+  nat update docs a --set '{"text":"changed"}' >/dev/null 2>&1 || true
+  nat delete docs b
+  expect_out "native delete (version 3 or 4)" "1"
+  nat versions docs
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | head -n 1) == '{"version":1,"timestamp":"'*'Z","tag":null}' ]]; then pass; else fail "native versions"; fi
+  NV=$(printf '%s\n' "$OUT" | wc -l)
+  if [[ $NV -ge 3 ]]; then pass; else fail "native versions count ($NV)"; fi
+  nat count docs --version 2
+  expect_out "native count --version 2" "2"
+  nat count docs
+  expect_out "native count latest" "1"
+  nat get docs b --version 2
+  expect_has "native get --version 2" '"text":"second"'
+  nat get docs b
+  expect_fail "native get deleted row" 2 "b"
+  nat get docs b --version 1
+  expect_fail "native get before insert" 2 "version 1"
+  nat query docs --version 2 --sort year:desc
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | head -n 1) == *'"id":"b"'* && $(printf '%s\n' "$OUT" | wc -l) -eq 2 ]]; then pass; else fail "native query --version 2"; fi
+  nat query docs --version 999
+  expect_fail "native query missing version" 2 "version 999"
+  nat search docs --vector '[0,1]' -k 1 --version 2
+  expect_has "native search --version 2" '"id":"b"'
+  nat search docs --vector '[0,1]' -k 1
+  expect_lacks "native search latest skips deleted" '"id":"b"'
+  nat count docs --version 0
+  expect_fail "native --version 0" 1
+  nat restore docs 2
+  if [[ $RC -eq 0 && $OUT =~ ^[0-9]+$ && $OUT -gt $NV ]]; then pass; else fail "native restore"; fi
+  nat count docs
+  expect_out "native count after restore" "2"
+  nat restore docs 999
+  expect_fail "native restore missing version" 2 "999"
+  nat restore docs
+  expect_fail "native restore without VERSION" 1
+  nat compact docs
+  expect_out "native compact NAME" "ok"
+  nat compact
+  expect_out "native compact all" "ok"
+  nat count docs
+  expect_out "native count after compact" "2"
+  nat check
+  if [[ $RC -eq 0 && $OUT == *'"ok":true'* && $OUT == *'"name":"docs"'* ]]; then pass; else fail "native check"; fi
+  nat create-index docs v --type hnsw
+  expect_ok "native create-index hnsw"
+  nat indexes docs
+  expect_has "native indexes" '"rows_indexed":2'
+  nat search docs --vector '[0,1]' -k 1
+  expect_has "native search with hnsw" '"id":"b"'
+  # Corrupt one fragment: check reports it and exits 2.
+  FRAG=$(ls "$W/native/tables/docs/"f-*.frag | head -n 1)
+  printf 'garbage' | dd of="$FRAG" bs=1 seek=80 conv=notrunc 2>/dev/null
+  nat check
+  if [[ $RC -eq 2 && $OUT == *'"ok":false'* && $ERR == "hanzo-db: error: "* ]]; then pass; else fail "native check on corruption"; fi
+  run --url "file://$W/db" versions docs
+  expect_fail "versions on file:// (no time travel)" 2 "does not support"
+else
+  echo "(native:// not built: native section skipped)"
+fi
 
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

@@ -297,15 +297,19 @@ static double recall_at_10(hdb *db, int ef, int nprobe) {
   return (double)hit / total;
 }
 
-static void check_approx(hdb *db, hdb_index_type type, const char *params) {
+static void check_approx(hdb *db, hdb_index_type type, hdb_capability cap, const char *params) {
   const char *name = hdb_index_type_name(type);
+  /* VECTOR_INDEX says "some approximate index"; each type has its own bit. */
+  if (conf_has(cap) && !conf_has(HDB_CAP_VECTOR_INDEX))
+    fail_msg("capability %s is on but vector_index is off", hdb_capability_name(cap));
   hdb_status st = hdb_index_create(db, "cf_idx", "v", type, params);
-  if (!conf_has(HDB_CAP_VECTOR_INDEX)) {
+  if (!conf_has(cap)) {
     if (st != HDB_NOT_SUPPORTED)
-      fail_msg("%s index with HDB_CAP_VECTOR_INDEX off: expected NOT_SUPPORTED, got %s", name,
-               hdb_status_name(st));
+      fail_msg("%s index with capability %s off: expected NOT_SUPPORTED, got %s", name,
+               hdb_capability_name(cap), hdb_status_name(st));
     assert_int_equal(index_count(db), 0);
-    printf("      (%s index: HDB_CAP_VECTOR_INDEX is off; checked NOT_SUPPORTED)\n", name);
+    printf("      (%s index: capability %s is off; checked NOT_SUPPORTED)\n", name,
+           hdb_capability_name(cap));
     return;
   }
   if (st != HDB_OK) fail_msg("%s index -> %s: %s", name, hdb_status_name(st), hdb_errmsg(db));
@@ -333,8 +337,11 @@ static void test_index_approximate(void **state) {
     printf("      (approximate indexes: no vector search; checked NOT_SUPPORTED)\n");
     skip();
   }
-  check_approx(db, HDB_INDEX_HNSW, "{\"m\":16,\"ef_construction\":200}");
-  check_approx(db, HDB_INDEX_IVF_PQ, "{\"nlist\":4,\"m\":4}");
+  if (conf_has(HDB_CAP_VECTOR_INDEX) && !conf_has(HDB_CAP_INDEX_HNSW) &&
+      !conf_has(HDB_CAP_INDEX_IVF_PQ))
+    fail_msg("vector_index is on but no index type's capability is");
+  check_approx(db, HDB_INDEX_HNSW, HDB_CAP_INDEX_HNSW, "{\"m\":16,\"ef_construction\":200}");
+  check_approx(db, HDB_INDEX_IVF_PQ, HDB_CAP_INDEX_IVF_PQ, "{\"nlist\":4,\"m\":4}");
 }
 
 static void test_index_fulltext(void **state) {

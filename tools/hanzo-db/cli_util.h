@@ -188,6 +188,10 @@ int cli_cmd_create_index(cli_ctx *ctx, const char *name, int argc, char **argv);
 int cli_cmd_drop_index(cli_ctx *ctx, const char *name, int argc, char **argv);
 int cli_cmd_indexes(cli_ctx *ctx, const char *name, int argc, char **argv);
 int cli_cmd_kv(cli_ctx *ctx, const char *name, int argc, char **argv);           /* cmd_kv.c */
+int cli_cmd_versions(cli_ctx *ctx, const char *name, int argc, char **argv);     /* cmd_versions.c */
+int cli_cmd_restore(cli_ctx *ctx, const char *name, int argc, char **argv);
+int cli_cmd_compact(cli_ctx *ctx, const char *name, int argc, char **argv);
+int cli_cmd_check(cli_ctx *ctx, const char *name, int argc, char **argv);
 
 /* Index info as one JSON object {"column":..,"type":..,"params":{..},
  * "rows_indexed":N,"rows_unindexed":N} appended to b (cmd_index.c; also

@@ -18,6 +18,8 @@
  * A malformed line is reported as "line N: ..." (N counts every line,
  * blank ones too). Progress goes to stderr only when it is a terminal.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -212,20 +214,80 @@ int cli_cmd_upsert(cli_ctx *ctx, const char *name, int argc, char **argv) {
   return cmd_load(ctx, name, argc, argv, 1);
 }
 
+/* Single quotes doubled, for a text literal in a filter; owned (free). */
+static char *quote_literal(const char *s) {
+  size_t n = strlen(s), q = 0;
+  for (size_t i = 0; i < n; i++) q += s[i] == '\'';
+  char *out = malloc(n + q + 16);
+  if (!out) return NULL;
+  char *w = out;
+  w += sprintf(w, "id = '");
+  for (size_t i = 0; i < n; i++) {
+    *w++ = s[i];
+    if (s[i] == '\'') *w++ = '\'';
+  }
+  *w++ = '\'';
+  *w = 0;
+  return out;
+}
+
+/* get at a version: a query with "id = '...'" pinned to that version. */
+static int get_at_version(cli_ctx *ctx, const char *table, const char *id, int64_t version) {
+  char *filter = quote_literal(id);
+  if (!filter) return cli_fail("out of memory");
+  hdb_query_options q = HDB_QUERY_INIT;
+  q.filter = filter;
+  q.version = version;
+  hdb_cursor *cur = NULL;
+  int rc;
+  if (hdb_query(ctx->db, table, &q, &cur) != HDB_OK) {
+    rc = cli_db_fail(ctx->db);
+  } else {
+    const hdb_record *r;
+    hdb_status st = hdb_cursor_next(cur, &r);
+    if (st == HDB_OK)
+      rc = cli_print_record(r, 0, 0.0, 0);
+    else if (st == HDB_DONE)
+      rc = cli_fail("table '%s' has no row with id '%s' at version %lld", table, id,
+                    (long long)version);
+    else
+      rc = cli_cursor_fail(cur);
+  }
+  hdb_cursor_close(cur);
+  free(filter);
+  return rc;
+}
+
+/* Parses --version N (N >= 1) into *out. */
+static int parse_version(const char *cmd, const char *s, int64_t *out) {
+  uint64_t v = 0;
+  int rc = cli_parse_u64(cmd, "--version", s, &v);
+  if (rc) return rc;
+  if (v == 0 || v > (uint64_t)INT64_MAX) return cli_usage_error(cmd, "--version must be a version number >= 1");
+  *out = (int64_t)v;
+  return CLI_OK;
+}
+
 int cli_cmd_get(cli_ctx *ctx, const char *name, int argc, char **argv) {
   cli_parser p;
   cli_parser_init(&p, name, argc, argv);
-  const char *pos[2];
-  int n = 0, k;
+  const char *pos[2], *val;
+  int64_t version = 0;
+  int n = 0, k, rc;
   while ((k = cli_next(&p)) != CLI_ARG_END) {
-    if (k == CLI_ARG_OPT) return cli_unknown_option(&p);
+    if (k == CLI_ARG_OPT) {
+      if (!cli_is(&p, "--version", NULL)) return cli_unknown_option(&p);
+      if ((rc = cli_value(&p, &val)) || (rc = parse_version(name, val, &version))) return rc;
+      continue;
+    }
     if (n == 2) return cli_extra_arg(&p);
     pos[n++] = p.arg;
   }
   if (n < 1) return cli_usage_error(name, "missing table name");
   if (n < 2) return cli_usage_error(name, "missing id");
-  int rc = cli_open(ctx);
+  rc = cli_open(ctx);
   if (rc) return rc;
+  if (version) return get_at_version(ctx, pos[0], pos[1], version);
   hdb_record *r = NULL;
   if (hdb_get(ctx->db, pos[0], pos[1], &r) != HDB_OK) return cli_db_fail(ctx->db);
   rc = cli_print_record(r, 0, 0.0, 0);
@@ -266,7 +328,8 @@ int cli_cmd_delete(cli_ctx *ctx, const char *name, int argc, char **argv) {
 int cli_cmd_count(cli_ctx *ctx, const char *name, int argc, char **argv) {
   cli_parser p;
   cli_parser_init(&p, name, argc, argv);
-  const char *table = NULL, *filter = NULL;
+  const char *table = NULL, *filter = NULL, *val;
+  int64_t version = 0;
   int k, rc;
   while ((k = cli_next(&p)) != CLI_ARG_END) {
     if (k == CLI_ARG_POS) {
@@ -274,6 +337,8 @@ int cli_cmd_count(cli_ctx *ctx, const char *name, int argc, char **argv) {
       table = p.arg;
     } else if (cli_is(&p, "--filter", NULL)) {
       if ((rc = cli_value(&p, &filter))) return rc;
+    } else if (cli_is(&p, "--version", NULL)) {
+      if ((rc = cli_value(&p, &val)) || (rc = parse_version(name, val, &version))) return rc;
     } else {
       return cli_unknown_option(&p);
     }
@@ -281,7 +346,28 @@ int cli_cmd_count(cli_ctx *ctx, const char *name, int argc, char **argv) {
   if (!table) return cli_usage_error(name, "missing table name");
   if ((rc = cli_open(ctx))) return rc;
   uint64_t count = 0;
-  if (hdb_count(ctx->db, table, filter, &count) != HDB_OK) return cli_db_fail(ctx->db);
+  if (version) {
+    /* hdb_count has no version: count the ids of a query at that version. */
+    static const char *const id_only[1] = {"id"};
+    hdb_query_options q = HDB_QUERY_INIT;
+    q.filter = filter;
+    q.version = version;
+    q.fields = id_only;
+    q.n_fields = 1;
+    hdb_cursor *cur = NULL;
+    if (hdb_query(ctx->db, table, &q, &cur) != HDB_OK) return cli_db_fail(ctx->db);
+    const hdb_record *r;
+    hdb_status st;
+    while ((st = hdb_cursor_next(cur, &r)) == HDB_OK) count++;
+    if (st != HDB_DONE) {
+      rc = cli_cursor_fail(cur);
+      hdb_cursor_close(cur);
+      return rc;
+    }
+    hdb_cursor_close(cur);
+  } else if (hdb_count(ctx->db, table, filter, &count) != HDB_OK) {
+    return cli_db_fail(ctx->db);
+  }
   printf("%llu\n", (unsigned long long)count);
   return CLI_OK;
 }
@@ -310,6 +396,8 @@ int cli_cmd_query(cli_ctx *ctx, const char *name, int argc, char **argv) {
     } else if (cli_is(&p, "--fields", NULL)) {
       have_fields = 1;
       if (!(rc = cli_value(&p, &val))) rc = cli_strlist_split(&fields, name, "--fields", val);
+    } else if (cli_is(&p, "--version", NULL)) {
+      if (!(rc = cli_value(&p, &val))) rc = parse_version(name, val, &q.version);
     } else {
       rc = cli_unknown_option(&p);
     }

@@ -112,6 +112,10 @@ int cli_cmd_search(cli_ctx *ctx, const char *name, int argc, char **argv) {
       if (!(rc = cli_value(&p, &val))) rc = cli_parse_int(name, "--refine", val, 0, &s.refine);
     } else if (cli_is(&p, "--exact", NULL)) {
       if (!(rc = cli_no_value(&p))) s.exact = 1;
+    } else if (cli_is(&p, "--version", NULL)) {
+      int v = 0;
+      if (!(rc = cli_value(&p, &val))) rc = cli_parse_int(name, "--version", val, 1, &v);
+      s.version = v;
     } else {
       rc = cli_unknown_option(&p);
     }

@@ -71,14 +71,16 @@ static const cli_command commands[] = {
      "repeated in the input: the last one wins. Same input format and\n"
      "atomicity as insert. Prints the number of records written.\n"},
     {"get", cli_cmd_get, "print one record by id",
-     "usage: hanzo-db get NAME ID\n\nPrints the record as one JSON object.\n"},
+     "usage: hanzo-db get NAME ID [--version N]\n\nPrints the record as one JSON object.\n\n"
+     "  --version N       the record as it was at table version N (time travel)\n"},
     {"delete", cli_cmd_delete, "delete a record by id, or the rows matching a filter",
      "usage: hanzo-db delete NAME ID\n"
      "       hanzo-db delete NAME --filter EXPR\n\n"
      "Deletes one record (a missing id is an error) or every row matching EXPR\n"
      "(--filter '' deletes every row). Prints the number deleted.\n\n" FILTER_HELP},
     {"count", cli_cmd_count, "count rows",
-     "usage: hanzo-db count NAME [--filter EXPR]\n\nPrints the number of matching rows.\n\n" FILTER_HELP},
+     "usage: hanzo-db count NAME [--filter EXPR] [--version N]\n\nPrints the number of matching rows.\n\n" FILTER_HELP
+     "  --version N       count at table version N (time travel)\n"},
     {"query", cli_cmd_query, "print rows as JSON Lines",
      "usage: hanzo-db query NAME [--filter EXPR] [--sort FIELD[:desc]]... [--limit N]\n"
      "                      [--offset N] [--fields a,b]\n\n"
@@ -87,7 +89,8 @@ static const cli_command commands[] = {
      "                    separate keys with commas (\"year:desc,text\")\n"
      "  --limit N         at most N rows (0: no limit)\n"
      "  --offset N        skip N rows first\n"
-     "  --fields a,b      only these fields (the id always comes)\n"},
+     "  --fields a,b      only these fields (the id always comes)\n"
+     "  --version N       read table version N (time travel)\n"},
     {"search", cli_cmd_search, "vector similarity search",
      "usage: hanzo-db search NAME --vector JSON_ARRAY|@FILE [--column C] [-k K]\n"
      "                       [--filter EXPR] [--fields a,b] [--metric l2|cosine|dot]\n"
@@ -101,7 +104,8 @@ static const cli_command commands[] = {
      "  --ef N            hnsw candidate list size\n"
      "  --nprobe N        ivf lists probed\n"
      "  --refine N        re-rank N times K candidates with full vectors\n"
-     "  --exact           ignore indexes, scan exactly\n"},
+     "  --exact           ignore indexes, scan exactly\n"
+     "  --version N       search table version N (time travel)\n"},
     {"aggregate", cli_cmd_aggregate, "count/sum/avg/min/max, optionally grouped",
      "usage: hanzo-db aggregate NAME --agg AGGS [--group-by FIELD] [--filter EXPR]\n\n"
      "Prints one JSON object per group, in ascending group order (null first).\n\n"
@@ -138,6 +142,24 @@ static const cli_command commands[] = {
      "    --end K     only keys < K\n"
      "    --reverse   descending order\n"
      "    --limit N   at most N entries\n"},
+    {"versions", cli_cmd_versions, "list a table's versions as JSON Lines",
+     "usage: hanzo-db versions NAME\n\n"
+     "Prints one JSON object per version, oldest first:\n"
+     "{\"version\":N,\"timestamp\":\"2024-01-20T10:00:00.000000Z\",\"tag\":\"name\"|null}.\n"
+     "Needs a backend with time travel (native://).\n"},
+    {"restore", cli_cmd_restore, "make an old version of a table the newest",
+     "usage: hanzo-db restore NAME VERSION\n\n"
+     "Commits the contents of VERSION as a new version (history is kept).\n"
+     "Prints the new newest version number.\n"},
+    {"compact", cli_cmd_compact, "rewrite data files and drop old versions",
+     "usage: hanzo-db compact [NAME]\n\n"
+     "Compacts one table, or every table and the key-value store: drops deleted\n"
+     "and overwritten rows, merges small files, then removes versions the\n"
+     "retention policy no longer keeps. Prints \"ok\".\n"},
+    {"check", cli_cmd_check, "verify every file and checksum",
+     "usage: hanzo-db check\n\n"
+     "Prints the JSON report of the check. Exit status 2 when a problem was\n"
+     "found (the report names the file).\n"},
     {"capabilities", cmd_capabilities, "show the backend and its capabilities",
      "usage: hanzo-db capabilities\n\n"
      "Prints {\"backend\":..,\"url\":..,\"capabilities\":[..]}.\n"},

@@ -1,0 +1,774 @@
+/*
+ * native_index.c - vector indexes of native:// tables: create, drop, list,
+ * and loading them for search.
+ *
+ * Types: flat (a record that the column is searched exactly; no files
+ * besides its metadata) and hnsw (engine/vector's graph). AUTO on a vector
+ * column means hnsw. Scalar, ivf_pq and full-text indexes are
+ * HDB_NOT_SUPPORTED (HDB_CAP_SCALAR_INDEX and HDB_CAP_FULLTEXT are off).
+ *
+ * Files, in the table directory (the table engine's cleanup only touches
+ * its own f-*.frag, d-*.del, manifests and *.tmp):
+ *   hdbidx-COL.json      metadata, written last and atomically (temp,
+ *                        fsync, rename): the index exists exactly when it
+ *                        does. {"column","type","params","version","n_ids",
+ *                        "frags":[{"file","base","rows"}]}
+ *   hdbidx-COL-vV.hnsw   the graph built over version V (hdb__hnsw_save)
+ *   hdbidx-COL-vV.ids    the record id of every index id (format below)
+ *
+ * Ids file (format version 1, little-endian): "HNID" magic, u32 version,
+ * u64 n_ids, u64 bytes_len, u64 XXH3 of everything after this 32-byte
+ * header; then u64 offset[n_ids] (UINT64_MAX: no live row had that id at
+ * build time), then bytes_len bytes of NUL-terminated ids.
+ *
+ * Index ids are global row numbers of version V (native.h, invariant 3):
+ * the build walks V's fragments in order, fragment i's rows getting ids
+ * base_i + row. Rows deleted or null at V are not inserted. A loaded index
+ * is cached on the nat_table and reloaded when its metadata file changes
+ * (new inode: every write of it is a rename), so handles in other
+ * processes see creates and drops.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "native.h"
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/schema.h"
+
+#define IDS_MAGIC 0x44494E48u /* "HNID" */
+#define IDS_VERSION 1u
+#define IDS_HEADER 32u
+
+typedef nat_idx_slot idx_slot;
+
+void hdb__nat_frag_file(hdb__tbl_snap *s, size_t f, char out[32]) {
+  char del[32];
+  uint64_t off, len;
+  out[0] = 0;
+  if (hdb__tbl_debug_layout(s, f, "_id", 0, out, del, &off, &len, NULL) != HDB_OK) out[0] = 0;
+}
+
+void hdb__nat_index_put(nat_index *ix) {
+  if (!ix) return;
+  if (atomic_fetch_sub(&ix->refs, 1) != 1) return;
+  hdb__hnsw_free(ix->hnsw);
+  hdb__free_mem(ix->column);
+  hdb__free_mem(ix->params);
+  hdb__free_mem(ix->frags);
+  hdb__free_mem(ix->id_off);
+  hdb__free_mem(ix->id_file);
+  hdb__free_mem(ix);
+}
+
+static char *tpath(const nat_table *t, const char *fmt, const char *col, long long v) {
+  const char *dir = hdb__tbl_dir(t->tbl);
+  char name[HDB_MAX_NAME_LEN + 64];
+  snprintf(name, sizeof name, fmt, col, v);
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = hdb__malloc(n);
+  if (p) snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+static char *meta_path(const nat_table *t, const char *col) {
+  return tpath(t, "hdbidx-%s.json", col, 0);
+}
+
+/* Writes data to path atomically: path.tmp, fsync, rename, fsync dir. */
+static hdb_status write_atomic(const nat_table *t, const char *path, const void *data,
+                               size_t len, hdb_error *err) {
+  size_t n = strlen(path) + 5;
+  char *tmp = hdb__malloc(n);
+  if (!tmp) return hdb__fail(err, HDB_NOMEM, "out of memory writing %s", path);
+  snprintf(tmp, n, "%s.tmp", path);
+  hdb_status rc = HDB_OK;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = hdb__fail(err, HDB_IO, "%s: %s", tmp, strerror(errno));
+    goto done;
+  }
+  const char *p = data;
+  size_t left = len;
+  while (left) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      rc = hdb__fail(err, HDB_IO, "%s: write: %s", tmp, strerror(errno));
+      break;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (rc == HDB_OK && fsync(fd) != 0) rc = hdb__fail(err, HDB_IO, "%s: fsync: %s", tmp, strerror(errno));
+  close(fd);
+  if (rc == HDB_OK && rename(tmp, path) != 0)
+    rc = hdb__fail(err, HDB_IO, "%s: rename: %s", path, strerror(errno));
+  if (rc != HDB_OK) {
+    unlink(tmp);
+    goto done;
+  }
+  int dfd = open(hdb__tbl_dir(t->tbl), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+done:
+  hdb__free_mem(tmp);
+  return rc;
+}
+
+static hdb_status read_all(const char *path, char **out, size_t *len, hdb_error *err) {
+  *out = NULL;
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return hdb__fail(err, errno == ENOENT ? HDB_NOT_FOUND : HDB_IO, "%s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return hdb__fail(err, HDB_IO, "%s: %s", path, strerror(errno));
+  }
+  size_t n = (size_t)st.st_size;
+  char *buf = hdb__malloc(n + 1);
+  if (!buf) {
+    close(fd);
+    return hdb__fail(err, HDB_NOMEM, "out of memory reading %s", path);
+  }
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  if (got != n) {
+    hdb__free_mem(buf);
+    return hdb__fail(err, HDB_IO, "%s: short read", path);
+  }
+  buf[n] = 0;
+  *out = buf;
+  *len = n;
+  return HDB_OK;
+}
+
+static const char *type_name(hdb_index_type t) {
+  return hdb_index_type_name(t);
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                             */
+/* ------------------------------------------------------------------ */
+
+static hdb_status load_ids(nat_index *ix, const char *path, hdb_error *err) {
+  char *buf;
+  size_t len;
+  hdb_status rc = read_all(path, &buf, &len, err);
+  if (rc != HDB_OK) return rc;
+  ix->id_file = buf;
+  const unsigned char *p = (const unsigned char *)buf;
+  uint32_t magic, ver;
+  uint64_t n, blen, sum;
+  if (len < IDS_HEADER) goto corrupt;
+  memcpy(&magic, p, 4);
+  memcpy(&ver, p + 4, 4);
+  memcpy(&n, p + 8, 8);
+  memcpy(&blen, p + 16, 8);
+  memcpy(&sum, p + 24, 8);
+  if (magic != IDS_MAGIC) goto corrupt;
+  if (ver != IDS_VERSION)
+    return hdb__fail(err, HDB_NOT_SUPPORTED, "%s: ids file format %u is newer than this library", path, ver);
+  if (n != ix->n_ids || n > (len - IDS_HEADER) / 8 || blen != len - IDS_HEADER - n * 8) goto corrupt;
+  if (XXH3_64bits(p + IDS_HEADER, len - IDS_HEADER) != sum) goto corrupt;
+  ix->id_off = hdb__malloc((size_t)(n ? n : 1) * sizeof *ix->id_off);
+  if (!ix->id_off) return hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
+  memcpy(ix->id_off, p + IDS_HEADER, (size_t)n * 8);
+  ix->id_bytes = buf + IDS_HEADER + n * 8;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t o = ix->id_off[i];
+    if (o == UINT64_MAX) continue;
+    if (o >= blen || !memchr(ix->id_bytes + o, 0, (size_t)(blen - o))) goto corrupt;
+  }
+  return HDB_OK;
+corrupt:
+  return hdb__fail(err, HDB_CORRUPT, "%s: bad ids file", path);
+}
+
+/* Parses the metadata file; loads the graph and ids for hnsw. */
+static hdb_status load_index(const nat_table *t, const char *column, nat_index **out,
+                             hdb_error *err) {
+  *out = NULL;
+  char *path = meta_path(t, column), *text = NULL, *p2 = NULL;
+  cJSON *j = NULL;
+  nat_index *ix = hdb__calloc(1, sizeof *ix);
+  size_t len;
+  hdb_status rc;
+  if (!path || !ix) {
+    rc = hdb__fail(err, HDB_NOMEM, "out of memory loading an index");
+    goto fail;
+  }
+  atomic_init(&ix->refs, 1);
+  rc = read_all(path, &text, &len, err);
+  if (rc != HDB_OK) goto fail;
+  rc = hdb__json_parse(text, len, &j, err);
+  if (rc != HDB_OK) {
+    rc = hdb__fail(err, HDB_CORRUPT, "%s: not valid JSON", path);
+    goto fail;
+  }
+  const cJSON *col = cJSON_GetObjectItemCaseSensitive(j, "column");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(j, "params");
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "version");
+  const cJSON *nids = cJSON_GetObjectItemCaseSensitive(j, "n_ids");
+  const cJSON *frags = cJSON_GetObjectItemCaseSensitive(j, "frags");
+  if (!cJSON_IsString(col) || !cJSON_IsString(type) || !cJSON_IsObject(params) ||
+      hdb_index_type_from_name(type->valuestring, &ix->type) != HDB_OK)
+    goto corrupt;
+  ix->column = hdb__strdup(col->valuestring);
+  char *ptext = cJSON_PrintUnformatted(params);
+  ix->params = ptext ? hdb__strdup(ptext) : NULL;
+  cJSON_free(ptext);
+  if (!ix->column || !ix->params) {
+    rc = hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
+    goto fail;
+  }
+  if (ix->type == HDB_INDEX_HNSW) {
+    if (!cJSON_IsNumber(ver) || !cJSON_IsNumber(nids) || !cJSON_IsArray(frags)) goto corrupt;
+    ix->version = (int64_t)ver->valuedouble;
+    ix->n_ids = (uint64_t)nids->valuedouble;
+    ix->n_frags = (size_t)cJSON_GetArraySize(frags);
+    ix->frags = hdb__calloc(ix->n_frags ? ix->n_frags : 1, sizeof *ix->frags);
+    if (!ix->frags) {
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
+      goto fail;
+    }
+    size_t i = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, frags) {
+      const cJSON *file = cJSON_GetObjectItemCaseSensitive(f, "file");
+      const cJSON *base = cJSON_GetObjectItemCaseSensitive(f, "base");
+      const cJSON *rows = cJSON_GetObjectItemCaseSensitive(f, "rows");
+      if (!cJSON_IsString(file) || strlen(file->valuestring) >= 32 || !cJSON_IsNumber(base) ||
+          !cJSON_IsNumber(rows))
+        goto corrupt;
+      strcpy(ix->frags[i].file, file->valuestring);
+      ix->frags[i].base = (uint64_t)base->valuedouble;
+      ix->frags[i].rows = (uint64_t)rows->valuedouble;
+      if (ix->frags[i].base + ix->frags[i].rows > ix->n_ids) goto corrupt;
+      i++;
+    }
+    p2 = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)ix->version);
+    if (!p2) {
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
+      goto fail;
+    }
+    rc = hdb__hnsw_open(p2, &ix->hnsw, err);
+    if (rc != HDB_OK) goto fail;
+    hdb__free_mem(p2);
+    p2 = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)ix->version);
+    if (!p2) {
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
+      goto fail;
+    }
+    rc = load_ids(ix, p2, err);
+    if (rc != HDB_OK) goto fail;
+  }
+  cJSON_Delete(j);
+  hdb__free_mem(text);
+  hdb__free_mem(path);
+  hdb__free_mem(p2);
+  *out = ix;
+  return HDB_OK;
+corrupt:
+  rc = hdb__fail(err, HDB_CORRUPT, "%s: malformed index metadata", path);
+fail:
+  cJSON_Delete(j);
+  hdb__free_mem(text);
+  hdb__free_mem(path);
+  hdb__free_mem(p2);
+  hdb__nat_index_put(ix);
+  return rc;
+}
+
+void hdb__nat_index_invalidate(nat_table *t) {
+  pthread_mutex_lock(&t->lock);
+  idx_slot *slots = t->idx;
+  for (size_t i = 0; i < t->n_idx; i++) hdb__nat_index_put(slots[i].ix);
+  hdb__free_mem(t->idx);
+  t->idx = NULL;
+  t->n_idx = 0;
+  pthread_mutex_unlock(&t->lock);
+}
+
+hdb_status hdb__nat_index_find(nat_table *t, const char *column, nat_index **out,
+                               hdb_error *err) {
+  *out = NULL;
+  char *path = meta_path(t, column);
+  if (!path) return hdb__fail(err, HDB_NOMEM, "out of memory finding an index");
+  struct stat st;
+  int exists = stat(path, &st) == 0;
+  hdb__free_mem(path);
+  hdb_status rc = HDB_OK;
+  pthread_mutex_lock(&t->lock);
+  idx_slot *slots = t->idx;
+  size_t i;
+  for (i = 0; i < t->n_idx; i++)
+    if (strcmp(slots[i].ix->column, column) == 0) break;
+  if (i < t->n_idx && (!exists || slots[i].ino != st.st_ino || slots[i].dev != st.st_dev)) {
+    hdb__nat_index_put(slots[i].ix);
+    slots[i] = slots[--t->n_idx];
+    i = t->n_idx;
+  }
+  if (!exists) goto done;
+  if (i == t->n_idx) {
+    nat_index *ix;
+    rc = load_index(t, column, &ix, err);
+    if (rc != HDB_OK) goto done;
+    idx_slot *ns = hdb__realloc(t->idx, (t->n_idx + 1) * sizeof *ns);
+    if (!ns) {
+      hdb__nat_index_put(ix);
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory loading an index");
+      goto done;
+    }
+    t->idx = ns;
+    slots = ns;
+    slots[i].ix = ix;
+    slots[i].dev = st.st_dev;
+    slots[i].ino = st.st_ino;
+    t->n_idx++;
+  }
+  atomic_fetch_add(&slots[i].ix->refs, 1);
+  *out = slots[i].ix;
+done:
+  pthread_mutex_unlock(&t->lock);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Create                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct sbuf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const void *data, size_t n) {
+  if (b->oom) return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + n + 1) cap *= 2;
+    char *q = hdb__realloc(b->p, cap);
+    if (!q) {
+      b->oom = 1;
+      return;
+    }
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, data, n);
+  b->n += n;
+  b->p[b->n] = 0;
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) HDB__PRINTF(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+  char tmp[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof tmp) {
+    b->oom = 1;
+    return;
+  }
+  sb_add(b, tmp, (size_t)n);
+}
+
+/* Reads the hnsw parameters from the params object. */
+static hdb_status hnsw_params(const char *params, const char *column, const char *table,
+                              hdb__hnsw_params *hp, hdb_error *err) {
+  memset(hp, 0, sizeof *hp);
+  cJSON *j = NULL;
+  hdb_status rc = hdb__json_parse(params, strlen(params), &j, err);
+  if (rc != HDB_OK) return rc;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, j) {
+    uint32_t *dst = strcmp(it->string, "m") == 0                 ? &hp->m
+                    : strcmp(it->string, "ef_construction") == 0 ? &hp->ef_construction
+                    : strcmp(it->string, "ef_search") == 0       ? &hp->ef_search
+                                                                 : NULL;
+    if (!dst) {
+      rc = hdb__fail(err, HDB_INVALID_ARGUMENT,
+                     "hnsw index on column '%s' of table '%s': unknown parameter '%s' (known: "
+                     "m, ef_construction, ef_search)",
+                     column, table, it->string);
+      break;
+    }
+    if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 100000 ||
+        it->valuedouble != (double)(uint32_t)it->valuedouble) {
+      rc = hdb__fail(err, HDB_INVALID_ARGUMENT,
+                     "hnsw index on column '%s' of table '%s': '%s' must be a positive integer",
+                     column, table, it->string);
+      break;
+    }
+    *dst = (uint32_t)it->valuedouble;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* The id-only scan of the build: index id -> record id. */
+static hdb_status build_ids(hdb__tbl_snap *s, const uint64_t *bases, uint64_t n_ids, sbuf *file,
+                            hdb_error *err) {
+  uint64_t *off = hdb__malloc((size_t)(n_ids ? n_ids : 1) * sizeof *off);
+  sbuf bytes = {0};
+  if (!off) return hdb__fail(err, HDB_NOMEM, "out of memory building an index");
+  for (uint64_t i = 0; i < n_ids; i++) off[i] = UINT64_MAX;
+  static const char *const none[1] = {NULL};
+  hdb__tbl_scan_options so = {NULL, none, 0};
+  hdb__tbl_scan *sc = NULL;
+  hdb_status rc = hdb__tbl_scan_open(s, &so, &sc, err);
+  while (rc == HDB_OK) {
+    const hdb_record *r;
+    size_t f;
+    uint64_t row;
+    rc = hdb__tbl_scan_next(sc, &r, &f, &row, err);
+    if (rc != HDB_OK) break;
+    uint64_t id = bases[f] + row;
+    if (id < n_ids) {
+      off[id] = bytes.n;
+      sb_add(&bytes, r->id, strlen(r->id) + 1);
+    }
+  }
+  hdb__tbl_scan_close(sc);
+  if (rc == HDB_DONE) rc = HDB_OK;
+  if (rc == HDB_OK) {
+    unsigned char hdr[IDS_HEADER];
+    uint32_t magic = IDS_MAGIC, ver = IDS_VERSION;
+    uint64_t blen = bytes.n, zero = 0;
+    memcpy(hdr, &magic, 4);
+    memcpy(hdr + 4, &ver, 4);
+    memcpy(hdr + 8, &n_ids, 8);
+    memcpy(hdr + 16, &blen, 8);
+    memcpy(hdr + 24, &zero, 8);
+    sb_add(file, hdr, sizeof hdr);
+    sb_add(file, off, (size_t)n_ids * 8);
+    if (bytes.n) sb_add(file, bytes.p, bytes.n);
+    if (file->oom || bytes.oom) {
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
+    } else {
+      uint64_t sum = XXH3_64bits(file->p + IDS_HEADER, file->n - IDS_HEADER);
+      memcpy(file->p + 24, &sum, 8);
+    }
+  }
+  hdb__free_mem(off);
+  hdb__free_mem(bytes.p);
+  return rc;
+}
+
+/* Builds the graph over snapshot s and writes its files and metadata. */
+static hdb_status build_hnsw(nat_table *t, hdb__tbl_snap *s, const hdb__column *col,
+                             const char *params, sbuf *meta, hdb_error *err) {
+  hdb__hnsw_params hp;
+  hdb_status rc = hnsw_params(params, col->name, t->name, &hp, err);
+  if (rc != HDB_OK) return rc;
+  size_t nf = hdb__tbl_snap_fragments(s);
+  uint64_t *bases = hdb__calloc(nf ? nf : 1, sizeof *bases);
+  hdb__hnsw *g = NULL;
+  sbuf ids = {0};
+  char *gpath = NULL, *ipath = NULL;
+  int64_t version = hdb__tbl_snap_version(s);
+  if (!bases) return hdb__fail(err, HDB_NOMEM, "out of memory building an index");
+  rc = hdb__hnsw_new(col->dim, col->metric, &hp, &g, err);
+  if (rc != HDB_OK) goto done;
+  uint64_t base = 0;
+  sb_printf(meta, "{\"column\":\"%s\",\"type\":\"hnsw\",\"params\":%s,\"version\":%lld,\"frags\":[",
+            col->name, params, (long long)version);
+  for (size_t f = 0; f < nf; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
+    if (rc != HDB_OK) goto done;
+    bases[f] = base;
+    char name[32];
+    hdb__nat_frag_file(s, f, name);
+    sb_printf(meta, "%s{\"file\":\"%s\",\"base\":%llu,\"rows\":%llu}", f ? "," : "", name,
+              (unsigned long long)base, (unsigned long long)rows);
+    /* Insert runs of live, non-null rows (the graph takes contiguous vectors). */
+    for (uint64_t r = 0; data && r < rows;) {
+      while (r < rows && (((del && ((del[r >> 3] >> (r & 7)) & 1))) ||
+                          (nulls && ((nulls[r >> 3] >> (r & 7)) & 1))))
+        r++;
+      uint64_t start = r;
+      while (r < rows && !((del && ((del[r >> 3] >> (r & 7)) & 1)) ||
+                           (nulls && ((nulls[r >> 3] >> (r & 7)) & 1))))
+        r++;
+      if (r > start) {
+        rc = hdb__hnsw_add(g, data + start * (size_t)dim, NULL, base + start, (size_t)(r - start),
+                           0, err);
+        if (rc != HDB_OK) goto done;
+      }
+    }
+    base += rows;
+  }
+  sb_printf(meta, "],\"n_ids\":%llu}", (unsigned long long)base);
+  rc = build_ids(s, bases, base, &ids, err);
+  if (rc != HDB_OK) goto done;
+  gpath = tpath(t, "hdbidx-%s-v%lld.hnsw", col->name, (long long)version);
+  ipath = tpath(t, "hdbidx-%s-v%lld.ids", col->name, (long long)version);
+  if (!gpath || !ipath || meta->oom) {
+    rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
+    goto done;
+  }
+  rc = hdb__hnsw_save(g, gpath, err);
+  if (rc == HDB_OK) rc = write_atomic(t, ipath, ids.p, ids.n, err);
+done:
+  hdb__hnsw_free(g);
+  hdb__free_mem(bases);
+  hdb__free_mem(ids.p);
+  hdb__free_mem(gpath);
+  hdb__free_mem(ipath);
+  return rc;
+}
+
+hdb_status hdb__nat_index_create(void *conn, const char *table, const char *column,
+                                 hdb_index_type type, const char *params, hdb_error *err) {
+  nat_conn *c = conn;
+  hdb_status rc = hdb__nat_writable(c, err);
+  if (rc != HDB_OK) return rc;
+  nat_table *t;
+  rc = hdb__nat_table_get(c, table, &t, err);
+  if (rc != HDB_OK) return rc;
+  hdb__tbl_snap *s = NULL;
+  char *ptext = NULL, *mpath = NULL;
+  sbuf meta = {0};
+  rc = hdb__nat_pin(t, 0, &s, err);
+  if (rc != HDB_OK) goto done;
+  const hdb_schema *schema = hdb__tbl_snap_schema(s);
+  const hdb__column *col = schema ? hdb__schema_column(schema, column) : NULL;
+  if (!col) {
+    if (schema)
+      rc = hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", table, column);
+    else
+      rc = hdb__fail(err, HDB_NO_FIELD,
+                     "table '%s' is schemaless and has no column '%s'; indexes need a column",
+                     table, column);
+    goto done;
+  }
+  int is_vec = col->type == HDB_TYPE_VECTOR;
+  if (type == HDB_INDEX_AUTO && is_vec) type = HDB_INDEX_HNSW;
+  if (type == HDB_INDEX_FLAT || type == HDB_INDEX_HNSW) {
+    if (!is_vec) {
+      rc = hdb__fail(err, HDB_NOT_SUPPORTED,
+                     "a %s index needs a vector column; column '%s' of table '%s' is %s",
+                     type_name(type), column, table, hdb_type_name(col->type));
+      goto done;
+    }
+  } else {
+    rc = hdb__fail(err, HDB_NOT_SUPPORTED,
+                   "the native backend has no %s index (column '%s' of table '%s'); it has "
+                   "flat and hnsw vector indexes",
+                   type == HDB_INDEX_AUTO ? "scalar" : type_name(type), column, table);
+    goto done;
+  }
+  mpath = meta_path(t, column);
+  if (!mpath) goto nomem;
+  struct stat st;
+  if (stat(mpath, &st) == 0) {
+    nat_index *old = NULL;
+    const char *oname = "an";
+    if (hdb__nat_index_find(t, column, &old, NULL) == HDB_OK && old) oname = type_name(old->type);
+    rc = hdb__fail(err, HDB_EXISTS, "column '%s' of table '%s' already has %s%s index", column,
+                   table, old ? "a " : "", oname);
+    hdb__nat_index_put(old);
+    goto done;
+  }
+  if (params) {
+    rc = hdb__json_normalize(params, strlen(params), &ptext, NULL, err);
+    if (rc != HDB_OK) {
+      if (err) hdb__err_prefix(err, "index params for column '%s' of table '%s'", column, table);
+      goto done;
+    }
+    if (ptext[0] != '{') {
+      rc = hdb__fail(err, HDB_BAD_JSON,
+                     "index params for column '%s' of table '%s' must be a JSON object", column,
+                     table);
+      goto done;
+    }
+  } else if (!(ptext = hdb__strdup("{}"))) {
+    goto nomem;
+  }
+  if (type == HDB_INDEX_FLAT) {
+    sb_printf(&meta, "{\"column\":\"%s\",\"type\":\"flat\",\"params\":", column);
+    sb_add(&meta, ptext, strlen(ptext));
+    sb_add(&meta, "}", 1);
+    if (meta.oom) goto nomem;
+  } else {
+    rc = build_hnsw(t, s, col, ptext, &meta, err);
+    if (rc != HDB_OK) goto done;
+  }
+  rc = write_atomic(t, mpath, meta.p, meta.n, err);
+  hdb__nat_index_invalidate(t);
+  goto done;
+nomem:
+  rc = hdb__fail(err, HDB_NOMEM, "out of memory indexing column '%s' of table '%s'", column, table);
+done:
+  hdb__free_mem(meta.p);
+  hdb__free_mem(ptext);
+  hdb__free_mem(mpath);
+  hdb__tbl_unpin(s);
+  hdb__nat_table_put(t);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Drop and list                                                       */
+/* ------------------------------------------------------------------ */
+
+hdb_status hdb__nat_index_drop(void *conn, const char *table, const char *column,
+                               hdb_error *err) {
+  nat_conn *c = conn;
+  hdb_status rc = hdb__nat_writable(c, err);
+  if (rc != HDB_OK) return rc;
+  nat_table *t;
+  rc = hdb__nat_table_get(c, table, &t, err);
+  if (rc != HDB_OK) return rc;
+  nat_index *ix = NULL;
+  rc = hdb__nat_index_find(t, column, &ix, err);
+  if (rc == HDB_OK && !ix)
+    rc = hdb__fail(err, HDB_NO_INDEX, "column '%s' of table '%s' has no index", column, table);
+  if (rc == HDB_OK) {
+    /* The metadata goes first: from then on the index does not exist. */
+    char *m = meta_path(t, column);
+    char *g = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)ix->version);
+    char *i = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)ix->version);
+    if (!m || !g || !i)
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory dropping an index");
+    else if (unlink(m) != 0)
+      rc = hdb__fail(err, HDB_IO, "%s: %s", m, strerror(errno));
+    if (rc == HDB_OK && ix->type == HDB_INDEX_HNSW) {
+      unlink(g);
+      unlink(i);
+    }
+    hdb__free_mem(m);
+    hdb__free_mem(g);
+    hdb__free_mem(i);
+    hdb__nat_index_invalidate(t);
+  }
+  hdb__nat_index_put(ix);
+  hdb__nat_table_put(t);
+  return rc;
+}
+
+static int info_cmp(const void *a, const void *b) {
+  return strcmp(((const hdb_index_info *)a)->column, ((const hdb_index_info *)b)->column);
+}
+
+/* Live rows of s in fragments the index covers, and in the others. */
+static void coverage(hdb__tbl_snap *s, const nat_index *ix, uint64_t *indexed,
+                     uint64_t *unindexed) {
+  uint64_t live = hdb__tbl_snap_rows(s), cov = 0;
+  size_t nf = hdb__tbl_snap_fragments(s);
+  for (size_t f = 0; f < nf; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    if (hdb__tbl_vector_block(s, f, ix->column, &data, &rows, &dim, &del, &nulls, NULL) != HDB_OK)
+      continue;
+    char name[32];
+    hdb__nat_frag_file(s, f, name);
+    int covered = 0;
+    for (size_t i = 0; i < ix->n_frags; i++)
+      if (name[0] && strcmp(ix->frags[i].file, name) == 0 && ix->frags[i].rows == rows) covered = 1;
+    if (!covered) continue;
+    uint64_t dead = 0;
+    for (uint64_t r = 0; del && r < rows; r++) dead += (del[r >> 3] >> (r & 7)) & 1;
+    cov += rows - dead;
+  }
+  if (cov > live) cov = live;
+  *indexed = cov;
+  *unindexed = live - cov;
+}
+
+hdb_status hdb__nat_index_list(void *conn, const char *table, hdb_index_info **infos,
+                               size_t *count, hdb_error *err) {
+  nat_conn *c = conn;
+  *infos = NULL;
+  *count = 0;
+  nat_table *t;
+  hdb_status rc = hdb__nat_table_get(c, table, &t, err);
+  if (rc != HDB_OK) return rc;
+  hdb__tbl_snap *s = NULL;
+  hdb_index_info *out = NULL;
+  size_t n = 0;
+  DIR *d = NULL;
+  rc = hdb__nat_pin(t, 0, &s, err);
+  if (rc != HDB_OK) goto done;
+  d = opendir(hdb__tbl_dir(t->tbl));
+  if (!d) {
+    rc = hdb__fail(err, HDB_IO, "%s: %s", hdb__tbl_dir(t->tbl), strerror(errno));
+    goto done;
+  }
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (len <= 12 || strncmp(e->d_name, "hdbidx-", 7) != 0 || strcmp(e->d_name + len - 5, ".json") != 0)
+      continue;
+    char col[HDB_MAX_NAME_LEN + 1];
+    size_t cl = len - 12;
+    if (cl > HDB_MAX_NAME_LEN) continue;
+    memcpy(col, e->d_name + 7, cl);
+    col[cl] = 0;
+    nat_index *ix = NULL;
+    rc = hdb__nat_index_find(t, col, &ix, err);
+    if (rc != HDB_OK) goto done;
+    if (!ix) continue;
+    hdb_index_info *p = hdb__realloc(out, (n + 1) * sizeof *p);
+    if (!p) {
+      hdb__nat_index_put(ix);
+      goto nomem;
+    }
+    out = p;
+    memset(&out[n], 0, sizeof out[n]);
+    out[n].column = hdb__strdup(ix->column);
+    out[n].params = hdb__strdup(ix->params);
+    out[n].type = ix->type;
+    n++;
+    if (ix->type == HDB_INDEX_HNSW) {
+      coverage(s, ix, &out[n - 1].rows_indexed, &out[n - 1].rows_unindexed);
+    } else {
+      out[n - 1].rows_indexed = hdb__tbl_snap_rows(s);
+    }
+    hdb__nat_index_put(ix);
+    if (!out[n - 1].column || !out[n - 1].params) goto nomem;
+  }
+  if (n) qsort(out, n, sizeof *out, info_cmp);
+  *infos = out;
+  *count = n;
+  out = NULL;
+  n = 0;
+  goto done;
+nomem:
+  rc = hdb__fail(err, HDB_NOMEM, "out of memory listing the indexes of table '%s'", table);
+done:
+  if (d) closedir(d);
+  hdb_index_info_free(out, n);
+  hdb__tbl_unpin(s);
+  hdb__nat_table_put(t);
+  return rc;
+}
