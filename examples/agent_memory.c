@@ -8,7 +8,7 @@
  * one: hashed word and character-trigram features, L2-normalized, so
  * sentences sharing words and word pieces land close together under cosine.
  *
- *   agent_memory [URL]      default: memory:// (native:// once it is built)
+ *   agent_memory [URL]      default: native://./agent-memory
  *
  * Uses only the public header.
  */
@@ -145,7 +145,7 @@ static int search(hdb *db, const char *question, const char *filter, int k) {
 }
 
 int main(int argc, char **argv) {
-  const char *url = argc > 1 ? argv[1] : "memory://";
+  const char *url = argc > 1 ? argv[1] : "native://./agent-memory";
   hdb_error err;
   hdb *db = NULL;
   if (hdb_open(url, &db, &err) != HDB_OK) {

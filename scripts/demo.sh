@@ -3,22 +3,21 @@
 # an agent's memory (text, image bytes, metadata, embeddings, session state)
 # through the C API, then the same kind of work through the hanzo-db CLI.
 #
-# The embedded default is native://; until the native engine is built into
-# this library the demo runs on memory:// (C API) and file:// (CLI, which
-# needs data to outlive each process). Pass a URL to use another database:
+# Both run on the embedded default, native://, in a scratch directory. Pass
+# a URL to run the C part on another database:
 #   bash scripts/demo.sh sqlite://./demo.db
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh build >/dev/null
 
-url="${1:-memory://}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+url="${1:-native://$work/agent}"
 echo "== the C API: examples/agent_memory.c on $url"
 ./build/agent_memory "$url"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-db="file://$work/db"
+db="native://$work/db"
 cli() { echo "\$ hanzo-db $*" >&2; ./build/hanzo-db --url "$db" "$@"; }
 echo
 echo "== the CLI on $db"
@@ -37,6 +36,9 @@ cli aggregate docs --agg count,min:year,max:year --group-by kind
 cli kv put agent turn:1 "hello"
 cli kv scan agent
 cli get docs c
+cli upsert docs <<<'{"id":"c","title":"Cooking with green tea","kind":"recipe","year":2025,"embedding":[0,1,0.1],"metadata":{"lang":"en"}}'
+cli versions docs
+cli get docs c --version 2
 echo "\$ hanzo-db insert docs   # a record with a 2-d embedding: refused, nothing written" >&2
 echo '{"id":"e","embedding":[1,0]}' | ./build/hanzo-db --url "$db" insert docs || true
 cli count docs

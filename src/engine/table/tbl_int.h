@@ -350,6 +350,13 @@ struct hdb__tbl {
   hdb__tbl_options opt;
 };
 
+/* The table's name as users know it (the directory's last component), for
+ * messages about records and filters; I/O messages name the full path. */
+static inline const char *hdb__tbl_display_name(const char *dir) {
+  const char *slash = strrchr(dir, '/');
+  return slash && slash[1] ? slash + 1 : dir;
+}
+
 struct hdb__tbl_snap {
   atomic_size_t refs;
   tbl_shared *sh;  /* a counted reference */

@@ -614,7 +614,9 @@ hdb_status hdb__tbl_get(hdb__tbl_snap *s, const char *id, hdb_record **out, hdb_
   uint64_t row;
   int r = hdb__tbl_find(s, id, &fi, &row, err);
   if (r < 0) return err ? err->code : HDB_CORRUPT;
-  if (r == 0) return hdb__fail(err, HDB_NOT_FOUND, "%s: no row with id '%.64s'", s->sh->dir, id);
+  if (r == 0)
+    return hdb__fail(err, HDB_NOT_FOUND, "table '%s': no row with id '%.64s'",
+                     hdb__tbl_display_name(s->sh->dir), id);
   return hdb__tbl_row_record(s, fi, row, out, err);
 }
 

@@ -227,7 +227,7 @@ hdb_status hdb__tbl_write(hdb__tbl *t, hdb_record *const *records, size_t n,
   for (size_t i = 0; i < n; i++) {
     hdb_record *rec = hdb_record_clone(records[i]);
     if (!rec) goto nomem;
-    rc = hdb__schema_conform(tx.m.schema, t->dir, rec, 1, err);
+    rc = hdb__schema_conform(tx.m.schema, hdb__tbl_display_name(t->dir), rec, 1, err);
     if (rc != HDB_OK) {
       hdb_record_free(rec);
       hdb__err_prefix(err, "batch item %zu", i);
@@ -240,8 +240,8 @@ hdb_status hdb__tbl_write(hdb__tbl *t, hdb_record *const *records, size_t n,
       continue;
     }
     if (mode == HDB__TBL_INSERT) {
-      rc = hdb__fail(err, HDB_DUPLICATE_ID, "%s: id '%.64s' appears twice in the batch",
-                     t->dir, rec->id);
+      rc = hdb__fail(err, HDB_DUPLICATE_ID, "table '%s': id '%.64s' appears twice in the batch",
+                     hdb__tbl_display_name(t->dir), rec->id);
       hdb_record_free(rec);
       rows[m] = NULL;
       goto done;
@@ -261,7 +261,8 @@ hdb_status hdb__tbl_write(hdb__tbl *t, hdb_record *const *records, size_t n,
     }
     if (!found) continue;
     if (mode == HDB__TBL_INSERT) {
-      rc = hdb__fail(err, HDB_DUPLICATE_ID, "%s: id '%.64s' already exists", t->dir, rows[i]->id);
+      rc = hdb__fail(err, HDB_DUPLICATE_ID, "table '%s': id '%.64s' already exists",
+                     hdb__tbl_display_name(t->dir), rows[i]->id);
       goto done;
     }
     rc = tx_delete(&tx, fi, row, err);
@@ -324,7 +325,9 @@ static hdb_status find_targets(wtx *tx, const char *id, const hdb__expr *filter,
     uint64_t row;
     int r = hdb__tbl_find(s, id, &fi, &row, err);
     if (r < 0) return err ? err->code : HDB_CORRUPT;
-    if (!r) return hdb__fail(err, HDB_NOT_FOUND, "%s: no row with id '%.64s'", tx->t->dir, id);
+    if (!r)
+      return hdb__fail(err, HDB_NOT_FOUND, "table '%s': no row with id '%.64s'",
+                       hdb__tbl_display_name(tx->t->dir), id);
     hdb_record *rec = NULL;
     if (with_records) {
       hdb_status rc = hdb__tbl_row_record(s, fi, row, &rec, err);
@@ -337,7 +340,7 @@ static hdb_status find_targets(wtx *tx, const char *id, const hdb__expr *filter,
     return HDB_OK;
   }
   if (filter) {
-    hdb_status rc = hdb__filter_bind(filter, s->m.schema, tx->t->dir, err);
+    hdb_status rc = hdb__filter_bind(filter, s->m.schema, hdb__tbl_display_name(tx->t->dir), err);
     if (rc != HDB_OK) return rc;
   }
   hdb__tbl_scan_options o = {filter, NULL, 0};
@@ -377,7 +380,7 @@ hdb_status hdb__tbl_update(hdb__tbl *t, const char *id, const hdb__expr *filter,
     rc = hdb__fail(err, HDB_NOMEM, "%s: out of memory", t->dir);
     goto done;
   }
-  rc = hdb__schema_conform(tx.m.schema, t->dir, pc, 0, err);
+  rc = hdb__schema_conform(tx.m.schema, hdb__tbl_display_name(t->dir), pc, 0, err);
   if (rc == HDB_OK) rc = find_targets(&tx, id, filter, 1, &ts, err);
   if (rc != HDB_OK || ts.n == 0) goto done;
   rows = hdb__calloc(ts.n, sizeof *rows);
