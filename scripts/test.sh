@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+bash scripts/fetch-duckdb.sh   # DuckDB's C library (npm registry), cached in third_party/
 
 total_passed=0
 total_failed=0
