@@ -1,5 +1,6 @@
 /*
- * distance.c - the reference distance kernels.
+ * distance.c - the reference distance kernels, and the entry point that
+ * dispatches to the SIMD kernels.
  *
  * Sums are accumulated in double so that these are the accurate answer the
  * SIMD kernels are tested against; the result is rounded to float once.
@@ -10,6 +11,7 @@
 #include <math.h>
 
 #include "distance.h"
+#include "engine/vector/vec_kernels.h"
 
 float hdb__dist_l2sq(const float *a, const float *b, uint32_t dim)
 {
@@ -49,14 +51,8 @@ float hdb__dist_cosine(const float *a, const float *b, uint32_t dim)
 
 float hdb__distance(hdb_metric m, const float *a, const float *b, uint32_t dim)
 {
-  switch (m) {
-  case HDB_METRIC_COSINE:
-    return hdb__dist_cosine(a, b, dim);
-  case HDB_METRIC_DOT:
-    return hdb__dist_dot(a, b, dim);
-  case HDB_METRIC_DEFAULT:
-  case HDB_METRIC_L2:
-  default:
-    return hdb__dist_l2sq(a, b, dim);
-  }
+  /* The dispatched SIMD kernels (AVX-512, AVX2+FMA or scalar), which are
+   * tested against the plain functions above; every backend's exact
+   * distance goes through here. */
+  return hdb__vec_dist(hdb__vec_kernels_get(), m, a, b, dim);
 }

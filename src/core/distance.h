@@ -13,7 +13,9 @@
 float hdb__dist_l2sq(const float *a, const float *b, uint32_t dim);
 float hdb__dist_dot(const float *a, const float *b, uint32_t dim);    /* returns -dot */
 float hdb__dist_cosine(const float *a, const float *b, uint32_t dim);
-/* Dispatch on metric (DEFAULT counts as L2). */
+/* Dispatch on metric (DEFAULT counts as L2), computed with the SIMD kernels
+ * of engine/vector chosen for this CPU (the functions above are the plain
+ * reference those kernels are tested against). */
 float hdb__distance(hdb_metric m, const float *a, const float *b, uint32_t dim);
 
 #endif
