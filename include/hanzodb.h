@@ -640,6 +640,11 @@ hdb_status hdb_index_create(hdb *db, const char *table, const char *column, hdb_
                             const char *params);
 /* HDB_NO_INDEX when the column has no index. */
 hdb_status hdb_index_drop(hdb *db, const char *table, const char *column);
+/* Brings the column's index up to date with rows written since it was built
+ * (incrementally where the index type allows, else by rebuilding), so they
+ * no longer need the exact scan of the unindexed tail. HDB_NO_INDEX when
+ * the column has no index. */
+hdb_status hdb_index_optimize(hdb *db, const char *table, const char *column);
 
 typedef struct hdb_index_info {
   char *column;

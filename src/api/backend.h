@@ -89,6 +89,9 @@ typedef struct hdb__backend {
   hdb_status (*index_create)(void *conn, const char *table, const char *column,
                              hdb_index_type type, const char *params, hdb_error *err);
   hdb_status (*index_drop)(void *conn, const char *table, const char *column, hdb_error *err);
+  /* NULL: indexes are always current (nothing to optimize). */
+  hdb_status (*index_optimize)(void *conn, const char *table, const char *column,
+                               hdb_error *err);
   hdb_status (*index_list)(void *conn, const char *table, hdb_index_info **infos,
                            size_t *count, hdb_error *err);
 

@@ -590,6 +590,32 @@ hdb_status hdb_index_drop(hdb *db, const char *table, const char *column) {
   });
 }
 
+hdb_status hdb_index_optimize(hdb *db, const char *table, const char *column) {
+  CHECK_DB(db);
+  CALL(db, {
+    if ((st = check_name(db, "table", table)) != HDB_OK) break;
+    if ((st = check_name(db, "column", column)) != HDB_OK) break;
+    if (!db->be->index_list) {
+      st = unsupported(db, "indexes");
+      break;
+    }
+    if (db->be->index_optimize) {
+      st = db->be->index_optimize(db->conn, table, column, &db->err);
+      break;
+    }
+    /* Indexes that are always current: optimizing is checking that the
+     * index exists. */
+    hdb_index_info *infos = NULL;
+    size_t n = 0;
+    if ((st = db->be->index_list(db->conn, table, &infos, &n, &db->err)) != HDB_OK) break;
+    int found = 0;
+    for (size_t i = 0; i < n; i++) found |= strcmp(infos[i].column, column) == 0;
+    hdb_index_info_free(infos, n);
+    if (!found)
+      st = hdb__fail(&db->err, HDB_NO_INDEX, "table '%s' has no index on column '%s'", table, column);
+  });
+}
+
 hdb_status hdb_index_list(hdb *db, const char *table, hdb_index_info **infos, size_t *count) {
   CHECK_DB(db);
   CALL(db, {
