@@ -32,7 +32,7 @@ echo "== tests"
 run_ctest build
 
 echo "== build (ASan + UBSan)"
-bash scripts/build.sh build-asan -DHANZO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+bash scripts/build.sh build-asan -DHANZO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHANZO_BUILD_BENCH=OFF
 # Tests labelled "slow" (large recall runs) ran above; under the sanitizers
 # they would take many minutes and check nothing the small ones do not.
 echo "== tests under ASan + UBSan"
