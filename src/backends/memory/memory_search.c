@@ -4,9 +4,10 @@
  * The reference answer every other backend's search is compared with:
  * a scan of the rows that match the filter (the filter is applied first,
  * so k results come back whenever k rows match), hdb__distance on each
- * non-null vector, and the k best kept in a bounded max-heap whose root is
- * the worst kept candidate. Order is distance ascending, then id ascending;
- * a NaN distance (only possible through float overflow) ranks last.
+ * non-null vector, and the k best kept in core's bounded max-heap
+ * (core/topk.h; records borrowed while the read lock is held). Order is
+ * distance ascending, then id ascending; a NaN distance (only possible
+ * through float overflow) ranks last.
  * Results are projected clones with their distances, owned by the cursor.
  */
 #include <math.h>
@@ -22,47 +23,7 @@
 #include "core/err.h"
 #include "core/filter.h"
 #include "core/schema.h"
-
-typedef struct cand {
-  double d;
-  const hdb_record *rec; /* borrowed from the table while the lock is held */
-} cand;
-
-/* <0 when a ranks before b. A total order: NaN last, then id. */
-static int cand_cmp(const cand *a, const cand *b) {
-  int an = isnan(a->d), bn = isnan(b->d);
-  if (an != bn) return an ? 1 : -1;
-  if (!an && a->d != b->d) return a->d < b->d ? -1 : 1;
-  return strcmp(a->rec->id, b->rec->id);
-}
-
-static int cand_qsort_cmp(const void *a, const void *b) {
-  return cand_cmp(a, b);
-}
-
-static void heap_sift_up(cand *h, size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (cand_cmp(&h[p], &h[i]) >= 0) break;
-    cand tmp = h[p];
-    h[p] = h[i];
-    h[i] = tmp;
-    i = p;
-  }
-}
-
-static void heap_sift_down(cand *h, size_t n, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, w = i;
-    if (l < n && cand_cmp(&h[l], &h[w]) > 0) w = l;
-    if (r < n && cand_cmp(&h[r], &h[w]) > 0) w = r;
-    if (w == i) return;
-    cand tmp = h[w];
-    h[w] = h[i];
-    h[i] = tmp;
-    i = w;
-  }
-}
+#include "core/topk.h"
 
 /* Resolves the searched column: s->column, or the table's sole vector column. */
 static hdb_status search_column(const hdb__mem_table *t, const char *column,
@@ -112,8 +73,8 @@ hdb_status hdb__mem_search(void *conn, const char *table, const hdb__search *s,
   hdb__mem_state *st = hdb__mem_read_begin(c);
   hdb__mem_table *t;
   const hdb__column *col;
-  cand *heap = NULL;
-  size_t nh = 0;
+  hdb__topk heap;
+  hdb__topk_init(&heap, 0);
   hdb__rowbuf buf = {0};
   hdb_status rc = hdb__mem_table_lookup(st, table, &t, err);
   if (rc != HDB_OK) goto done;
@@ -137,34 +98,25 @@ hdb_status hdb__mem_search(void *conn, const char *table, const hdb__search *s,
   }
   hdb_metric metric = s->metric == HDB_METRIC_DEFAULT ? col->metric : s->metric;
 
-  size_t k = (size_t)s->k < t->n_rows ? (size_t)s->k : t->n_rows;
-  if (k) {
-    heap = hdb__malloc(k * sizeof *heap);
-    if (!heap) goto nomem;
-  }
-  for (size_t i = 0; k && i < t->n_slots; i++) {
+  hdb__topk_init(&heap, (size_t)s->k < t->n_rows ? (size_t)s->k : t->n_rows);
+  for (size_t i = 0; heap.k && i < t->n_slots; i++) {
     const hdb__mem_row *row = t->slots[i];
     if (!row) continue;
     const hdb_value *v = hdb__record_value(row->rec, col->name);
     if (!v || v->type != HDB_TYPE_VECTOR || v->as.vector.dim != s->dim) continue; /* null: skipped */
     if (s->filter && !hdb__filter_match(s->filter, row->rec)) continue;
-    cand cd = {hdb__distance(metric, s->vector, v->as.vector.data, s->dim), row->rec};
-    if (nh < k) {
-      heap[nh++] = cd;
-      heap_sift_up(heap, nh - 1);
-    } else if (cand_cmp(&cd, &heap[0]) < 0) {
-      heap[0] = cd;
-      heap_sift_down(heap, nh, 0);
-    }
+    double d = hdb__distance(metric, s->vector, v->as.vector.data, s->dim);
+    void *dropped; /* borrowed records: nothing to free */
+    if (hdb__topk_offer(&heap, d, row->rec->id, (void *)row->rec, &dropped) != HDB_OK) goto nomem;
   }
-  if (nh) qsort(heap, nh, sizeof *heap, cand_qsort_cmp);
-  for (size_t i = 0; i < nh; i++) {
-    hdb_record *p = hdb__record_project(heap[i].rec, s->fields, s->fields ? s->n_fields : 0);
+  hdb__topk_finish(&heap);
+  for (size_t i = 0; i < heap.n; i++) {
+    hdb_record *p = hdb__record_project(heap.h[i].p, s->fields, s->fields ? s->n_fields : 0);
     if (!p) goto nomem;
-    rc = hdb__rowbuf_push(&buf, p, heap[i].d);
+    rc = hdb__rowbuf_push(&buf, p, heap.h[i].d);
     if (rc != HDB_OK) goto nomem;
   }
-  hdb__free_mem(heap);
+  hdb__topk_free(&heap);
   hdb__mem_read_end(c);
   rc = hdb__rowbuf_cursor(&buf, out, err);
   hdb__rowbuf_free(&buf);
@@ -172,7 +124,7 @@ hdb_status hdb__mem_search(void *conn, const char *table, const hdb__search *s,
 nomem:
   rc = hdb__fail(err, HDB_NOMEM, "out of memory searching table '%s'", table);
 done:
-  hdb__free_mem(heap);
+  hdb__topk_free(&heap);
   hdb__rowbuf_free(&buf);
   hdb__mem_read_end(c);
   return rc;

@@ -14,10 +14,11 @@
  * keeps its own copy (printed with hdb__expr_to_text, which parses back to
  * the same tree, then re-parsed and bound).
  *
- * Aggregates have exactly the reference semantics because they run through
- * the reference implementation: the matching rows (filtered by the scan)
- * are loaded into a private memory-backend table and aggregated by
- * hdb__mem_aggregate. This keeps one definition of the rules (sum types,
+ * Aggregates have exactly the reference semantics because they run the
+ * same code as the memory backend: the aggregates are checked against the
+ * snapshot's schema (hdb__agg_check), the matching rows (filtered by the
+ * scan) are collected in scan order and aggregated by hdb__agg_records.
+ * core/aggregate.c is the one definition of the rules (sum types,
  * overflow, null groups, ids of groups, error messages).
  */
 #include <math.h>
@@ -26,7 +27,7 @@
 
 #include "native.h"
 
-#include "backends/memory/memory.h"
+#include "core/aggregate.h"
 #include "core/alloc.h"
 #include "core/cursor.h"
 #include "core/err.h"
@@ -288,6 +289,18 @@ done:
 /* Aggregates                                                          */
 /* ------------------------------------------------------------------ */
 
+/* hdb__agg_field_check over the pinned snapshot's schema. */
+typedef struct agg_ctx {
+  const hdb_schema *schema;
+  const char *table;
+} agg_ctx;
+
+static hdb_status agg_check_field(const void *ctx, const char *field, const char *what,
+                                  hdb_error *err) {
+  const agg_ctx *x = ctx;
+  return hdb__nat_check_field(x->schema, x->table, field, 0, 0, what, err);
+}
+
 hdb_status hdb__nat_aggregate(void *conn, const char *table, const hdb_agg *aggs, size_t n_aggs,
                               const char *group_by, const hdb__expr *filter, hdb_cursor **out,
                               hdb_error *err) {
@@ -299,28 +312,23 @@ hdb_status hdb__nat_aggregate(void *conn, const char *table, const hdb_agg *aggs
   hdb__tbl_snap *s = NULL;
   hdb_record **rows = NULL;
   size_t m = 0;
-  hdb__mem_conn mc = {0};
+  hdb__rowbuf buf = {0};
   rc = hdb__nat_pin(t, 0, &s, err);
   if (rc != HDB_OK) goto done;
   const hdb_schema *schema = hdb__tbl_snap_schema(s);
-  /* The reference checks the aggregates before the filter: run it on an
-   * empty table first so a bad aggregate is reported the same way. */
-  rc = hdb__mem_store_acquire(NULL, &mc.store, err);
-  if (rc != HDB_OK) goto done;
-  rc = hdb__mem_table_create(&mc, table, schema, 0, err);
-  if (rc != HDB_OK) goto done;
-  rc = hdb__mem_aggregate(&mc, table, aggs, n_aggs, group_by, filter, out, err);
-  hdb_cursor_close(*out);
-  *out = NULL;
-  if (rc != HDB_OK) goto done;
-  rc = collect_rows(s, filter, table, &rows, &m, err);
-  if (rc != HDB_OK) goto done;
-  if (m) rc = hdb__mem_write(&mc, table, rows, m, HDB__WRITE_INSERT, err);
-  if (rc == HDB_OK) rc = hdb__mem_aggregate(&mc, table, aggs, n_aggs, group_by, NULL, out, err);
+  /* As the reference: the aggregates are checked before the filter. */
+  agg_ctx x = {schema, table};
+  rc = hdb__agg_check(table, schema, aggs, n_aggs, group_by, agg_check_field, &x, err);
+  if (rc == HDB_OK && filter) rc = hdb__filter_bind(filter, schema, table, err);
+  if (rc == HDB_OK) rc = collect_rows(s, filter, table, &rows, &m, err);
+  if (rc == HDB_OK)
+    rc = hdb__agg_records(table, aggs, n_aggs, group_by, (const hdb_record *const *)rows, m, &buf,
+                          err);
+  if (rc == HDB_OK) rc = hdb__rowbuf_cursor(&buf, out, err);
 done:
   for (size_t i = 0; i < m; i++) hdb_record_free(rows[i]);
   hdb__free_mem(rows);
-  hdb__mem_store_release(mc.store);
+  hdb__rowbuf_free(&buf);
   hdb__tbl_unpin(s);
   hdb__nat_table_put(t);
   return rc;

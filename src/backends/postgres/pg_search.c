@@ -12,8 +12,8 @@
  *     SELECT id, <vector> FROM t WHERE <vector> IS NOT NULL AND (<filter>)
  *     in single-row mode: the filter runs on the server; each row's vector
  *     is read straight from the result (no copy on little-endian hosts)
- *     and offered to a bounded max-heap of the k best (distance, then id;
- *     NaN last), as in memory_search.c;
+ *     and offered to core's bounded max-heap of the k best (core/topk.h:
+ *     distance, then id; NaN last), as memory_search.c does;
  *  2. SELECT <projection> FROM t WHERE id = ANY(<the k ids>) fetches the
  *     rows to return, in heap order, with their distances.
  * When the filter must be evaluated here (schemaless tables, untranslatable
@@ -32,100 +32,32 @@
 #include "core/err.h"
 #include "core/record.h"
 #include "core/schema.h"
+#include "core/topk.h"
 
 static const char *where_of(const hdb__pg_conn *c) { return hdb__pg_pool_where(c->pool); }
 
-typedef struct cand {
-  double d;
-  char *id;         /* owned */
-  hdb_record *rec;  /* owned; client-side path only */
-} cand;
-
-static int cand_cmp(const cand *a, const cand *b) {
-  int an = isnan(a->d), bn = isnan(b->d);
-  if (an != bn) return an ? 1 : -1;
-  if (!an && a->d != b->d) return a->d < b->d ? -1 : 1;
-  return strcmp(a->id, b->id);
+/* Candidates live in core's bounded heap (core/topk.h). Server path: the
+ * payload is the owned id (the item's id points at it). Client path: the
+ * payload is the owned record (the item's id is the record's). */
+static void drop_payload(void *p, int client) {
+  if (client) hdb_record_free(p);
+  else hdb__free_mem(p);
 }
 
-static int cand_qsort(const void *a, const void *b) { return cand_cmp(a, b); }
-
-typedef struct heap {
-  cand *h;
-  size_t n, k, cap; /* cap grows up to k, so a huge k costs only what is kept */
-} heap;
-
-static void sift_up(cand *h, size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (cand_cmp(&h[p], &h[i]) >= 0) break;
-    cand t = h[p];
-    h[p] = h[i];
-    h[i] = t;
-    i = p;
-  }
+/* Offers a server-side candidate; the id is copied only when kept. */
+static hdb_status offer_id(hdb__topk *hp, double d, const char *id) {
+  if (!hdb__topk_would_keep(hp, d, id)) return HDB_OK;
+  char *copy = hdb__strdup(id);
+  void *dropped;
+  if (!copy) return HDB_NOMEM;
+  hdb_status st = hdb__topk_offer(hp, d, copy, copy, &dropped);
+  drop_payload(dropped, 0);
+  return st;
 }
 
-static void sift_down(cand *h, size_t n, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, w = i;
-    if (l < n && cand_cmp(&h[l], &h[w]) > 0) w = l;
-    if (r < n && cand_cmp(&h[r], &h[w]) > 0) w = r;
-    if (w == i) return;
-    cand t = h[w];
-    h[w] = h[i];
-    h[i] = t;
-    i = w;
-  }
-}
-
-static void cand_free(cand *c) {
-  hdb__free_mem(c->id);
-  hdb_record_free(c->rec);
-  c->id = NULL;
-  c->rec = NULL;
-}
-
-/* Offers a candidate; takes rec (may be NULL) in every case. id is copied
- * only when the candidate is kept. */
-static hdb_status heap_offer(heap *hp, double d, const char *id, hdb_record *rec) {
-  cand probe = {d, (char *)id, NULL};
-  if (hp->n == hp->k && cand_cmp(&probe, &hp->h[0]) >= 0) {
-    hdb_record_free(rec);
-    return HDB_OK;
-  }
-  char *copy = rec ? rec->id : hdb__strdup(id);
-  if (!copy) {
-    hdb_record_free(rec);
-    return HDB_NOMEM;
-  }
-  if (rec) rec->id = NULL; /* the candidate owns the id; the record gets it back at the end */
-  cand c = {d, copy, rec};
-  if (hp->n < hp->k && hp->n == hp->cap) {
-    size_t cap = hp->cap * 2 < hp->k ? hp->cap * 2 : hp->k;
-    cand *h = hdb__realloc(hp->h, cap * sizeof *h);
-    if (!h) {
-      hdb__free_mem(copy);
-      if (rec) hdb_record_free(rec);
-      return HDB_NOMEM;
-    }
-    hp->h = h;
-    hp->cap = cap;
-  }
-  if (hp->n < hp->k) {
-    hp->h[hp->n++] = c;
-    sift_up(hp->h, hp->n - 1);
-  } else {
-    cand_free(&hp->h[0]);
-    hp->h[0] = c;
-    sift_down(hp->h, hp->n, 0);
-  }
-  return HDB_OK;
-}
-
-static void heap_free(heap *hp) {
-  for (size_t i = 0; i < hp->n; i++) cand_free(&hp->h[i]);
-  hdb__free_mem(hp->h);
+static void heap_free(hdb__topk *hp, int client) {
+  for (size_t i = 0; i < hp->n; i++) drop_payload(hp->h[i].p, client);
+  hdb__topk_free(hp);
 }
 
 /* The searched column: s->column, or the table's only vector column. */
@@ -163,7 +95,7 @@ static hdb_status search_column(const hdb__pg_table *t, const char *column, long
 }
 
 typedef struct client_ctx {
-  heap *hp;
+  hdb__topk *hp;
   const hdb__column *col;
   const hdb__search *s;
   hdb_metric metric;
@@ -177,15 +109,16 @@ static hdb_status client_row(void *user, hdb_record *rec, hdb_error *err) {
     return HDB_OK;
   }
   double d = hdb__distance(x->metric, x->s->vector, v->as.vector.data, x->s->dim);
-  if (heap_offer(x->hp, d, rec->id, rec) != HDB_OK)
-    return hdb__fail(err, HDB_NOMEM, "out of memory searching");
-  return HDB_OK;
+  void *dropped;
+  hdb_status st = hdb__topk_offer(x->hp, d, rec->id, rec, &dropped);
+  drop_payload(dropped, 1);
+  return st == HDB_OK ? HDB_OK : hdb__fail(err, HDB_NOMEM, "out of memory searching");
 }
 
 /* Step 1 on the server: ids and distances of the k best. */
 static hdb_status stream_vectors(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, long ci,
                                  const hdb__pg_where *w, const hdb__search *s, hdb_metric metric,
-                                 heap *hp, hdb_error *err) {
+                                 hdb__topk *hp, hdb_error *err) {
   const hdb__column *col = &t->schema->cols[ci];
   hdb__sql_buf b = {0};
   hdb__pg_params p = {0};
@@ -224,7 +157,7 @@ static hdb_status stream_vectors(hdb__pg_conn *c, PGconn *pg, const hdb__pg_tabl
         failed = 1;
       } else {
         double d = hdb__distance(metric, s->vector, vec, s->dim);
-        if (heap_offer(hp, d, PQgetvalue(res, 0, 0), NULL) != HDB_OK) {
+        if (offer_id(hp, d, PQgetvalue(res, 0, 0)) != HDB_OK) {
           st = hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", t->name);
           failed = 1;
         }
@@ -244,7 +177,7 @@ done:
 }
 
 /* Step 2: the rows of the kept candidates, projected, in order. */
-static hdb_status fetch_hits(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, heap *hp,
+static hdb_status fetch_hits(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, hdb__topk *hp,
                              const hdb__search *s, hdb__rowbuf *buf, hdb_error *err) {
   hdb__sql_buf b = {0};
   hdb__pg_params p = {0};
@@ -261,7 +194,7 @@ static hdb_status fetch_hits(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t
   if ((st = hdb__sql_buf_status(&b, err)) != HDB_OK) goto done;
   ids = hdb__malloc((hp->n ? hp->n : 1) * sizeof *ids);
   if (!ids) goto nomem;
-  for (size_t i = 0; i < hp->n; i++) ids[i] = hp->h[i].id;
+  for (size_t i = 0; i < hp->n; i++) ids[i] = (char *)hp->h[i].id;
   hdb__pg_param_text_array(&p, (const char *const *)ids, hp->n);
   if (p.oom) goto nomem;
   res = hdb__pg_exec(pg, b.s, &p);
@@ -305,7 +238,8 @@ static hdb_status search_in(hdb__pg_conn *c, PGconn *pg, const char *table, cons
   if (st != HDB_OK) return st;
   hdb__pg_where w;
   memset(&w, 0, sizeof w);
-  heap hp = {0};
+  hdb__topk hp;
+  hdb__topk_init(&hp, (size_t)s->k);
   hdb__rowbuf buf = {0};
   long ci;
   if ((st = search_column(&t, s->column, &ci, err)) != HDB_OK) goto done;
@@ -322,25 +256,13 @@ static hdb_status search_in(hdb__pg_conn *c, PGconn *pg, const char *table, cons
     if ((st = hdb__pg_check_field(&t, s->fields[i], 1, 0, what, err)) != HDB_OK) goto done;
   }
   hdb_metric metric = s->metric == HDB_METRIC_DEFAULT ? col->metric : s->metric;
-  hp.k = (size_t)s->k;
-  hp.cap = hp.k < 256 ? hp.k : 256;
-  hp.h = hdb__calloc(hp.cap, sizeof *hp.h);
-  if (!hp.h) {
-    st = hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", table);
-    goto done;
-  }
   if (w.client) {
     client_ctx x = {&hp, col, s, metric};
     st = hdb__pg_scan(pg, where_of(c), &t, s->filter, &w, NULL, client_row, &x, err);
     if (st != HDB_OK) goto done;
-    qsort(hp.h, hp.n, sizeof *hp.h, cand_qsort);
+    hdb__topk_finish(&hp);
     for (size_t i = 0; i < hp.n && st == HDB_OK; i++) {
-      hdb_record *rec = hp.h[i].rec;
-      rec->id = hp.h[i].id; /* give the id back */
-      hp.h[i].id = NULL;
-      hp.h[i].rec = NULL;
-      hdb_record *pr = hdb__record_project(rec, s->fields, s->fields ? s->n_fields : 0);
-      hdb_record_free(rec);
+      hdb_record *pr = hdb__record_project(hp.h[i].p, s->fields, s->fields ? s->n_fields : 0);
       if (!pr || hdb__rowbuf_push(&buf, pr, hp.h[i].d) != HDB_OK)
         st = hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", table);
     }
@@ -349,14 +271,14 @@ static hdb_status search_in(hdb__pg_conn *c, PGconn *pg, const char *table, cons
     if (st != HDB_OK) goto done;
     st = stream_vectors(c, pg, &t, ci, &w, s, metric, &hp, err);
     if (st == HDB_OK) {
-      qsort(hp.h, hp.n, sizeof *hp.h, cand_qsort);
+      hdb__topk_finish(&hp);
       if (hp.n) st = fetch_hits(c, pg, &t, &hp, s, &buf, err);
     }
     st = hdb__pg_atomic_end(c, pg, st, err);
   }
   if (st == HDB_OK) st = hdb__rowbuf_cursor(&buf, out, err);
 done:
-  heap_free(&hp);
+  heap_free(&hp, w.client);
   hdb__rowbuf_free(&buf);
   hdb__pg_where_free(&w);
   hdb__pg_table_free(&t);

@@ -13,9 +13,10 @@
  * and max come back in the column's type. SQLite stops an integer sum
  * that overflows int64 with an error; the memory backend then falls back
  * to a float sum, so on that error (and for schemaless tables, and for
- * filters that do not translate) the rows are read and folded here, by
- * the same rules as the memory backend: rows sorted by (group value by
- * hdb__value_order, rowid order), null group first.
+ * filters that do not translate) the rows are read in rowid order and
+ * aggregated by core (hdb__agg_records), the code the memory backend runs:
+ * rows sorted by (group value by hdb__value_order, rowid order), null
+ * group first.
  *
  * Result records: id = the group value as text ("" for the single group,
  * "null" for the null group), the group_by field, then "count" or
@@ -28,92 +29,19 @@
 
 #include "sqlite.h"
 
+#include "core/aggregate.h"
 #include "core/alloc.h"
 #include "core/cursor.h"
 #include "core/err.h"
 #include "core/filter.h"
 #include "core/value.h"
 
-static const char *const op_names[] = {"count", "sum", "avg", "min", "max"};
 static const hdb_value null_value = {.type = HDB_TYPE_NULL};
 
-static int op_accepts(hdb_agg_op op, hdb_type t) {
-  switch (t) {
-  case HDB_TYPE_BOOL:
-  case HDB_TYPE_INT:
-  case HDB_TYPE_FLOAT:
-  case HDB_TYPE_TIMESTAMP: return 1;
-  case HDB_TYPE_TEXT: return op == HDB_AGG_COUNT || op == HDB_AGG_MIN || op == HDB_AGG_MAX;
-  default: return 0;
-  }
-}
-
-static hdb_status check_aggs(const hdb__sq_table *t, const hdb_agg *aggs, size_t n_aggs,
-                             const char *group_by, hdb_error *err) {
-  for (size_t i = 0; i < n_aggs; i++) {
-    const hdb_agg *a = &aggs[i];
-    if ((int)a->op < (int)HDB_AGG_COUNT || (int)a->op > (int)HDB_AGG_MAX)
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s': aggregate %zu has unknown op %d", t->name,
-                       i, (int)a->op);
-    if (!a->field) {
-      if (a->op == HDB_AGG_COUNT) continue;
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s': aggregate %zu (%s) needs a field", t->name,
-                       i, op_names[a->op]);
-    }
-    char what[48];
-    snprintf(what, sizeof what, "aggregate %zu (%s)", i, op_names[a->op]);
-    hdb_status rc = hdb__sq_check_field(t, a->field, 0, 0, what, err);
-    if (rc != HDB_OK) return rc;
-    if (!t->schema) continue;
-    const hdb__column *col = hdb__schema_column(t->schema, a->field);
-    if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s' (%s)", t->name, a->field, what);
-    if (!op_accepts(a->op, col->type))
-      return hdb__fail(err, HDB_TYPE_MISMATCH, "table '%s': cannot %s column '%s' of type %s", t->name,
-                       op_names[a->op], a->field, hdb_type_name(col->type));
-  }
-  if (group_by) {
-    hdb_status rc = hdb__sq_check_field(t, group_by, 0, 0, "group_by", err);
-    if (rc != HDB_OK) return rc;
-    if (t->schema) {
-      const hdb__column *col = hdb__schema_column(t->schema, group_by);
-      if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s' (group_by)", t->name, group_by);
-      if (col->type == HDB_TYPE_VECTOR || col->type == HDB_TYPE_BLOB)
-        return hdb__fail(err, HDB_TYPE_MISMATCH, "table '%s': cannot group by %s column '%s'", t->name,
-                         hdb_type_name(col->type), group_by);
-    }
-  }
-  return HDB_OK;
-}
-
-/* The group value as text for the record id; owned, NULL on OOM. */
-static char *group_id(const hdb_value *g) {
-  char buf[64];
-  switch (g->type) {
-  case HDB_TYPE_NULL: return hdb__strdup("null");
-  case HDB_TYPE_BOOL: return hdb__strdup(g->as.boolean ? "true" : "false");
-  case HDB_TYPE_INT:
-    snprintf(buf, sizeof buf, "%lld", (long long)g->as.i);
-    return hdb__strdup(buf);
-  case HDB_TYPE_FLOAT:
-    for (int prec = 15; prec <= 17; prec++) {
-      snprintf(buf, sizeof buf, "%.*g", prec, g->as.f);
-      if (strtod(buf, NULL) == g->as.f) break;
-    }
-    return hdb__strdup(buf);
-  case HDB_TYPE_TIMESTAMP:
-    hdb__timestamp_format(g->as.timestamp_us, buf);
-    return hdb__strdup(buf);
-  case HDB_TYPE_TEXT:
-  case HDB_TYPE_JSON: return hdb__strndup(g->as.text.data, g->as.text.len);
-  default: return hdb__strdup("");
-  }
-}
-
-static void agg_name(const hdb_agg *a, char *name, size_t cap) {
-  if (a->field)
-    snprintf(name, cap, "%s_%s", op_names[a->op], a->field);
-  else
-    snprintf(name, cap, "count");
+/* hdb__agg_field_check over a SQLite table. */
+static hdb_status check_field(const void *ctx, const char *field, const char *what,
+                              hdb_error *err) {
+  return hdb__sq_check_field(ctx, field, 0, 0, what, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -210,7 +138,7 @@ static hdb_status agg_sql(hdb__sq_conn *c, const hdb__sq_table *t, const hdb_agg
       hdb_record_free(r);
       goto nomem;
     }
-    r->id = gcol ? group_id(&g) : hdb__strdup("");
+    r->id = hdb__agg_group_id(gcol ? &g : NULL);
     if (!r->id || (gcol && hdb__record_put_owned(r, group_by, &g) != HDB_OK)) {
       hdb__value_release(&g);
       hdb_record_free(r);
@@ -225,8 +153,8 @@ static hdb_status agg_sql(hdb__sq_conn *c, const hdb__sq_table *t, const hdb_agg
         else if (a->op == HDB_AGG_SUM) type = ct == HDB_TYPE_FLOAT ? HDB_TYPE_FLOAT : HDB_TYPE_INT;
         else if (a->op != HDB_AGG_COUNT) type = ct;
       }
-      char name[8 + HDB_MAX_NAME_LEN + 2];
-      agg_name(a, name, sizeof name);
+      char name[HDB__AGG_NAME_CAP];
+      hdb__agg_result_name(a, name);
       hdb_value v;
       if (result_col(st, 1 + (int)i, type, &v) != HDB_OK || hdb__record_put_owned(r, name, &v) != HDB_OK) {
         hdb_record_free(r);
@@ -255,136 +183,8 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
-/* In memory (the memory backend's rules)                              */
+/* In memory (core's rules, as the memory backend)                     */
 /* ------------------------------------------------------------------ */
-
-typedef struct acc {
-  uint64_t n;
-  int64_t isum;
-  int overflow;
-  double fsum;
-  int any_float;
-  const hdb_value *min, *max;
-} acc;
-
-typedef struct grow {
-  const hdb_value *g;
-  const hdb_record *rec;
-  size_t seq;
-} grow;
-
-static int grow_cmp(const void *pa, const void *pb) {
-  const grow *a = pa, *b = pb;
-  int c = hdb__value_order(a->g, b->g);
-  if (c) return c;
-  return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-static hdb_status fold(acc *ac, hdb_agg_op op, const hdb_value *v, const char *table, const char *field,
-                       const hdb_record *rec, hdb_error *err) {
-  if (!v || v->type == HDB_TYPE_NULL) return HDB_OK;
-  if (!op_accepts(op, v->type))
-    return hdb__fail(err, HDB_TYPE_MISMATCH, "table '%s': row '%s': cannot %s field '%s' of type %s", table,
-                     rec->id, op_names[op], field, hdb_type_name(v->type));
-  ac->n++;
-  switch (op) {
-  case HDB_AGG_SUM:
-  case HDB_AGG_AVG: {
-    int64_t iv = 0;
-    double fv;
-    if (v->type == HDB_TYPE_FLOAT) {
-      ac->any_float = 1;
-      fv = v->as.f;
-    } else {
-      iv = v->type == HDB_TYPE_BOOL ? (v->as.boolean != 0) : v->type == HDB_TYPE_INT ? v->as.i : v->as.timestamp_us;
-      fv = (double)iv;
-      if (!ac->overflow && __builtin_add_overflow(ac->isum, iv, &ac->isum)) ac->overflow = 1;
-    }
-    ac->fsum += fv;
-    break;
-  }
-  case HDB_AGG_MIN:
-    if (!ac->min || hdb__value_order(v, ac->min) < 0) ac->min = v;
-    break;
-  case HDB_AGG_MAX:
-    if (!ac->max || hdb__value_order(v, ac->max) > 0) ac->max = v;
-    break;
-  case HDB_AGG_COUNT: break;
-  }
-  return HDB_OK;
-}
-
-static hdb_status result_value(const acc *ac, hdb_agg_op op, hdb_value *out) {
-  *out = null_value;
-  switch (op) {
-  case HDB_AGG_COUNT:
-    out->type = HDB_TYPE_INT;
-    out->as.i = (int64_t)ac->n;
-    return HDB_OK;
-  case HDB_AGG_SUM:
-    if (!ac->n) return HDB_OK;
-    if (ac->any_float || ac->overflow) {
-      out->type = HDB_TYPE_FLOAT;
-      out->as.f = ac->fsum;
-    } else {
-      out->type = HDB_TYPE_INT;
-      out->as.i = ac->isum;
-    }
-    return HDB_OK;
-  case HDB_AGG_AVG:
-    if (!ac->n) return HDB_OK;
-    out->type = HDB_TYPE_FLOAT;
-    out->as.f = (ac->any_float || ac->overflow) ? ac->fsum / (double)ac->n : (double)ac->isum / (double)ac->n;
-    return HDB_OK;
-  case HDB_AGG_MIN: return ac->min ? hdb__value_copy(out, ac->min) : HDB_OK;
-  case HDB_AGG_MAX: return ac->max ? hdb__value_copy(out, ac->max) : HDB_OK;
-  }
-  return HDB_OK;
-}
-
-static hdb_status group_record(const char *table, const hdb_agg *aggs, size_t n_aggs, const char *group_by,
-                               const hdb_value *g, const grow *rows, size_t n, hdb_record **out,
-                               hdb_error *err) {
-  hdb_status rc = HDB_OK;
-  *out = NULL;
-  acc *accs = NULL;
-  hdb_record *r = hdb_record_new(NULL);
-  if (!r) goto nomem;
-  r->id = g ? group_id(g) : hdb__strdup("");
-  if (!r->id) goto nomem;
-  if (n_aggs && !(accs = hdb__calloc(n_aggs, sizeof *accs))) goto nomem;
-  for (size_t i = 0; i < n; i++) {
-    for (size_t a = 0; a < n_aggs; a++) {
-      if (!aggs[a].field) {
-        accs[a].n++;
-        continue;
-      }
-      rc = fold(&accs[a], aggs[a].op, hdb__record_value(rows[i].rec, aggs[a].field), table, aggs[a].field,
-                rows[i].rec, err);
-      if (rc != HDB_OK) goto fail;
-    }
-  }
-  if (group_by) {
-    hdb_value v;
-    if (hdb__value_copy(&v, g) != HDB_OK || hdb__record_put_owned(r, group_by, &v) != HDB_OK) goto nomem;
-  }
-  for (size_t a = 0; a < n_aggs; a++) {
-    char name[8 + HDB_MAX_NAME_LEN + 2];
-    agg_name(&aggs[a], name, sizeof name);
-    hdb_value v;
-    if (result_value(&accs[a], aggs[a].op, &v) != HDB_OK || hdb__record_put_owned(r, name, &v) != HDB_OK)
-      goto nomem;
-  }
-  hdb__free_mem(accs);
-  *out = r;
-  return HDB_OK;
-nomem:
-  rc = hdb__fail(err, HDB_NOMEM, "out of memory aggregating table '%s'", table);
-fail:
-  hdb__free_mem(accs);
-  hdb_record_free(r);
-  return rc;
-}
 
 static hdb_status agg_scan(hdb__sq_conn *c, const hdb__sq_table *t, const hdb_agg *aggs, size_t n_aggs,
                            const char *group_by, const hdb__expr *filter, hdb__rowbuf *out,
@@ -393,7 +193,6 @@ static hdb_status agg_scan(hdb__sq_conn *c, const hdb__sq_table *t, const hdb_ag
   hdb__sql_buf b = {0};
   hdb__sql_params p = {0};
   sqlite3_stmt *st = NULL;
-  grow *gr = NULL;
   int pushed;
   hdb_record *rec;
   hdb__sql_buf_append(&b, "SELECT ");
@@ -423,43 +222,13 @@ static hdb_status agg_scan(hdb__sq_conn *c, const hdb__sq_table *t, const hdb_ag
     s = hdb__sq_fail(c, rc, err, "aggregating table '%s'", t->name);
     goto done;
   }
-  if (rows.n && !(gr = hdb__malloc(rows.n * sizeof *gr))) goto nomem;
-  for (size_t i = 0; i < rows.n; i++) {
-    const hdb_value *g = &null_value;
-    if (group_by) {
-      const hdb_value *v = hdb__record_value(rows.rows[i], group_by);
-      if (v) g = v;
-      if (g->type == HDB_TYPE_VECTOR || g->type == HDB_TYPE_BLOB) {
-        s = hdb__fail(err, HDB_TYPE_MISMATCH, "table '%s': row '%s': cannot group by %s field '%s'", t->name,
-                      rows.rows[i]->id, hdb_type_name(g->type), group_by);
-        goto done;
-      }
-    }
-    gr[i].g = g;
-    gr[i].rec = rows.rows[i];
-    gr[i].seq = i;
-  }
-  if (!group_by) {
-    s = group_record(t->name, aggs, n_aggs, NULL, NULL, gr, rows.n, &rec, err);
-    if (s != HDB_OK) goto done;
-    if (hdb__rowbuf_push(out, rec, NAN) != HDB_OK) goto nomem;
-  } else {
-    if (rows.n) qsort(gr, rows.n, sizeof *gr, grow_cmp);
-    for (size_t a = 0; a < rows.n;) {
-      size_t e = a + 1;
-      while (e < rows.n && hdb__value_order(gr[a].g, gr[e].g) == 0) e++;
-      s = group_record(t->name, aggs, n_aggs, group_by, gr[a].g, gr + a, e - a, &rec, err);
-      if (s != HDB_OK) goto done;
-      if (hdb__rowbuf_push(out, rec, NAN) != HDB_OK) goto nomem;
-      a = e;
-    }
-  }
+  s = hdb__agg_records(t->name, aggs, n_aggs, group_by, (const hdb_record *const *)rows.rows,
+                       rows.n, out, err);
   goto done;
 nomem:
   s = hdb__fail(err, HDB_NOMEM, "out of memory aggregating table '%s'", t->name);
 done:
   hdb__sq_done(c, st);
-  hdb__free_mem(gr);
   hdb__rowbuf_free(&rows);
   hdb__sql_params_free(&p);
   hdb__sql_buf_free(&b);
@@ -473,7 +242,7 @@ hdb_status hdb__sq_aggregate(void *conn, const char *table, const hdb_agg *aggs,
   *out = NULL;
   const hdb__sq_table *t;
   hdb_status s = hdb__sq_table_get(c, table, &t, err);
-  if (s == HDB_OK) s = check_aggs(t, aggs, n_aggs, group_by, err);
+  if (s == HDB_OK) s = hdb__agg_check(t->name, t->schema, aggs, n_aggs, group_by, check_field, t, err);
   if (s == HDB_OK && filter) s = hdb__filter_bind(filter, t->schema, table, err);
   if (s != HDB_OK) return s;
   hdb__rowbuf buf = {0};
