@@ -246,6 +246,19 @@ int hdb__value_equal(const hdb_value *a, const hdb_value *b, int *eq)
 
 long hdb__vector_first_nonfinite(const float *v, uint32_t dim)
 {
+  /* Every vector written or searched passes here, so the common case (all
+   * finite) is one branch-free pass the compiler vectorizes: a float is NaN
+   * or infinite iff its exponent bits are all ones, and adding 1 to an
+   * all-ones exponent carries into bit 31, which no other exponent reaches.
+   * Only a vector that fails looks for the first bad component. */
+  uint32_t acc = 0;
+  for (uint32_t i = 0; i < dim; i++) {
+    uint32_t u;
+    memcpy(&u, &v[i], sizeof u);
+    acc |= (u & 0x7f800000u) + 0x00800000u;
+  }
+  if ((acc & 0x80000000u) == 0)
+    return -1;
   for (uint32_t i = 0; i < dim; i++) {
     if (!isfinite(v[i]))
       return (long)i;

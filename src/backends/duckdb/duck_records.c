@@ -2,7 +2,8 @@
  * duck_records.c - rows of the duckdb:// backend: insert/upsert through
  * DuckDB's appender, get, update (patch) and remove.
  *
- * Writes are all-or-nothing. Every record is conformed (a private clone)
+ * Writes are all-or-nothing. Every record is conformed (a private clone,
+ * unless it already holds its columns' types: hdb__sql_record_conforms)
  * and the batch checked for repeated ids before DuckDB sees anything; then
  * one DuckDB transaction (the user's, or one of our own) holds:
  *   insert:  [inside a user transaction: a look-up of the batch's ids, so
@@ -54,7 +55,7 @@ static int str_cmp(const void *a, const void *b) {
 
 /* Position of the first record whose id appears earlier in the batch, or
  * SIZE_MAX; *first is the earlier position. recs[] are conformed. */
-static size_t batch_repeat(hdb_record **recs, size_t n, size_t *first, hdb_error *err,
+static size_t batch_repeat(const hdb_record *const *recs, size_t n, size_t *first, hdb_error *err,
                            hdb_status *st) {
   typedef struct { const char *id; size_t i; } ent;
   *st = HDB_OK;
@@ -191,7 +192,8 @@ hdb_status hdb__duck_write(void *conn, const char *table, hdb_record *const *rec
   if (st != HDB_OK) return st;
   hdb__duck_table t;
   if ((st = hdb__duck_table_load(c, table, &t, err)) != HDB_OK) return st;
-  hdb_record **recs = NULL;
+  const hdb_record **recs = NULL; /* records[i] itself, or a conformed clone */
+  unsigned char *owned = NULL;     /* owned[i]: recs[i] is a clone, freed here */
   const char **ids = NULL;
   char **exist = NULL;
   size_t nexist = 0, nrecs = 0, nkeep = 0;
@@ -204,11 +206,23 @@ hdb_status hdb__duck_write(void *conn, const char *table, hdb_record *const *rec
   recs = hdb__calloc(n, sizeof *recs);
   ids = hdb__calloc(n, sizeof *ids);
   keep = hdb__calloc(n, 1);
-  if (!recs || !ids || !keep) goto nomem;
+  owned = hdb__calloc(n, 1);
+  if (!recs || !ids || !keep || !owned) goto nomem;
   for (size_t i = 0; i < n; i++) {
-    if (!(recs[i] = hdb_record_clone(records[i]))) goto nomem;
+    /* Invariant: a caller's record is used as it is only when
+     * hdb__schema_conform would leave it unchanged; others are conformed
+     * on a clone, so the caller's records are never modified. */
+    if (hdb__sql_record_conforms(t.schema, records[i], NULL)) {
+      recs[i] = records[i];
+      nrecs = i + 1;
+      continue;
+    }
+    hdb_record *copy = hdb_record_clone(records[i]);
+    if (!copy) goto nomem;
+    recs[i] = copy;
+    owned[i] = 1;
     nrecs = i + 1;
-    st = hdb__schema_conform(t.schema, table, recs[i], 1, err);
+    st = hdb__schema_conform(t.schema, table, copy, 1, err);
     if (st != HDB_OK) {
       if (err) hdb__err_prefix(err, "record %zu", i);
       goto done;
@@ -305,8 +319,10 @@ nomem:
 done:
   hdb__duck_app_free(&app);
   if (began) st = hdb__duck_atomic_end(c, own, st, err);
-  for (size_t i = 0; recs && i < nrecs; i++) hdb_record_free(recs[i]);
+  for (size_t i = 0; recs && owned && i < nrecs; i++)
+    if (owned[i]) hdb_record_free((hdb_record *)recs[i]);
   hdb__free_mem(recs);
+  hdb__free_mem(owned);
   hdb__free_mem(ids);
   hdb__free_mem(keep);
   hdb_strings_free(exist, nexist);

@@ -114,6 +114,15 @@ const void *hdb__sql_vector_blob(const float *v, uint32_t dim, void **owned);
 /* Reads dim little-endian float32 values from bytes p (any alignment) into
  * out (dim floats). */
 void hdb__sql_vector_read(const void *p, uint32_t dim, float *out);
+/* 1 when rec already is what hdb__schema_conform(s, .., rec, 1, ..) would
+ * make of it, and would succeed: a valid id, every field a column of s
+ * holding exactly the column's type (null allowed), vectors of the
+ * column's dimension and finite. Then a write may bind rec as it is
+ * instead of conforming a clone. When vals is not NULL (s->n entries) it
+ * receives each column's value in rec, or NULL when rec lacks it or holds
+ * null (borrowed from rec; meaningful only when 1 is returned). 0 for a
+ * schemaless table (s NULL): the caller takes the general path. */
+int hdb__sql_record_conforms(const hdb_schema *s, const hdb_record *rec, const hdb_value **vals);
 
 /*
  * Schemaless tables keep each record's fields in one JSON object column,

@@ -1,8 +1,9 @@
 /*
  * sql_buf.c - the pieces of SQL text every SQL backend builds with: a
  * growable string, placeholders with their parameter list, identifier
- * quoting, the column type of each hanzo-db type per dialect, and the
- * little-endian float32 byte form of vectors.
+ * quoting, the column type of each hanzo-db type per dialect, the
+ * little-endian float32 byte form of vectors, and the write path's check
+ * that a record already has its columns' types (so no clone is needed).
  *
  * Invariants:
  *  - b->s is NUL-terminated whenever it is non-NULL; once b->oom is set,
@@ -17,6 +18,9 @@
 #include "backends/sql/sql.h"
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/record.h"
+#include "core/schema.h"
+#include "core/value.h"
 
 /* ------------------------------------------------------------------ */
 /* String builder                                                      */
@@ -309,4 +313,34 @@ void hdb__sql_vector_read(const void *p, uint32_t dim, float *out) {
                  (uint32_t)b[4 * i + 3] << 24;
     memcpy(&out[i], &u, 4);
   }
+}
+
+/* ------------------------------------------------------------------ */
+/* Records already in column form                                      */
+/* ------------------------------------------------------------------ */
+
+int hdb__sql_record_conforms(const hdb_schema *s, const hdb_record *rec, const hdb_value **vals) {
+  if (!s || !rec->id || hdb__id_check(rec->id, NULL) != HDB_OK) return 0;
+  if (vals)
+    for (size_t c = 0; c < s->n; c++) vals[c] = NULL;
+  for (size_t i = 0; i < rec->n; i++) {
+    const hdb_value *v = &rec->fields[i].value;
+    const char *name = rec->fields[i].name;
+    /* Records built in schema order find their column at once. */
+    size_t c = i < s->n && strcmp(s->cols[i].name, name) == 0 ? i : s->n;
+    if (c == s->n) {
+      const hdb__column *col = hdb__schema_column(s, name);
+      if (!col) return 0;
+      c = (size_t)(col - s->cols);
+    }
+    const hdb__column *col = &s->cols[c];
+    if (v->type == HDB_TYPE_NULL) continue;
+    if (v->type != col->type) return 0;
+    if (col->type == HDB_TYPE_VECTOR &&
+        (v->as.vector.dim != col->dim ||
+         hdb__vector_first_nonfinite(v->as.vector.data, v->as.vector.dim) >= 0))
+      return 0;
+    if (vals) vals[c] = v;
+  }
+  return 1;
 }

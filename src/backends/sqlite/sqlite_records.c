@@ -8,10 +8,11 @@
  * field is SQL NULL and reads back absent. Schemaless tables store the
  * document of hdb__sql_doc_encode in "doc".
  *
- * Every write runs in hdb__sq_write_begin/_end (all-or-nothing). Records
- * are conformed on a clone first (hdb__schema_conform), so the caller's
- * records stay untouched and a bad record is reported before SQLite sees
- * anything. Upsert is INSERT ... ON CONFLICT("id") DO UPDATE, which keeps
+ * Every write runs in hdb__sq_write_begin/_end (all-or-nothing). A record
+ * that already holds its columns' types (hdb__sql_record_conforms, the
+ * common case) is bound as it is; any other is conformed on a clone
+ * (hdb__schema_conform), so the caller's records stay untouched and a bad
+ * record is reported before SQLite sees it. Upsert is INSERT ... ON CONFLICT("id") DO UPDATE, which keeps
  * the row's rowid, i.e. its place in the unsorted order. Update and delete
  * with a filter run as one UPDATE/DELETE ... WHERE when the filter
  * translates (typed tables); otherwise the matching ids are collected with
@@ -160,8 +161,12 @@ static void insert_sql(hdb__sql_buf *b, const hdb__sq_table *t, hdb__write_mode 
   }
 }
 
-/* Binds a conformed record's id and fields (or document) to st. */
-static int bind_record(sqlite3_stmt *st, const hdb__sq_table *t, const hdb_record *rec, char **doc) {
+/* Binds a conformed record's id and fields (or document) to st: every
+ * parameter is bound, so a statement reused row after row needs no
+ * sqlite3_clear_bindings. vals, when not NULL, holds each column's value
+ * (hdb__sql_record_conforms); else the fields are looked up by name. */
+static int bind_record(sqlite3_stmt *st, const hdb__sq_table *t, const hdb_record *rec,
+                       const hdb_value *const *vals, char **doc) {
   int rc = sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
   if (rc != SQLITE_OK) return rc;
   if (!t->schema) {
@@ -170,31 +175,11 @@ static int bind_record(sqlite3_stmt *st, const hdb__sq_table *t, const hdb_recor
     return sqlite3_bind_text64(st, 2, *doc, len, SQLITE_STATIC, SQLITE_UTF8);
   }
   for (size_t i = 0; i < t->schema->n; i++) {
-    const hdb_value *v = hdb__record_value(rec, t->schema->cols[i].name);
+    const hdb_value *v = vals ? vals[i] : hdb__record_value(rec, t->schema->cols[i].name);
     rc = v ? hdb__sq_bind_value(st, 2 + (int)i, v) : sqlite3_bind_null(st, 2 + (int)i);
     if (rc != SQLITE_OK) return rc;
   }
   return SQLITE_OK;
-}
-
-/* 1 when rec already holds the table's column types exactly (vectors of
- * the column's dimension), a valid id and finite vectors: then
- * hdb__schema_conform would change nothing, and the caller's record is
- * bound as it is instead of a conformed clone (the common case, and it
- * saves copying every vector). */
-static int already_conforms(const hdb__sq_table *t, const hdb_record *rec) {
-  if (!t->schema || hdb__id_check(rec->id, NULL) != HDB_OK) return 0;
-  for (size_t i = 0; i < rec->n; i++) {
-    const hdb__column *col = hdb__schema_column(t->schema, rec->fields[i].name);
-    const hdb_value *v = &rec->fields[i].value;
-    if (!col) return 0;
-    if (v->type == HDB_TYPE_NULL) continue;
-    if (v->type != col->type) return 0;
-    if (col->type == HDB_TYPE_VECTOR &&
-        (v->as.vector.dim != col->dim || hdb__vector_first_nonfinite(v->as.vector.data, v->as.vector.dim) >= 0))
-      return 0;
-  }
-  return 1;
 }
 
 hdb_status hdb__sq_write(void *conn, const char *table, hdb_record *const *records, size_t n,
@@ -203,13 +188,17 @@ hdb_status hdb__sq_write(void *conn, const char *table, hdb_record *const *recor
   const hdb__sq_table *t;
   hdb_status s = hdb__sq_table_get(c, table, &t, err);
   if (s != HDB_OK || n == 0) return s;
+  /* One column -> value map per call, reused for every record. */
+  const hdb_value **vals = NULL;
+  if (t->schema && !(vals = hdb__calloc(t->schema->n ? t->schema->n : 1, sizeof *vals)))
+    return hdb__fail(err, HDB_NOMEM, "out of memory writing %zu records to table '%s'", n, table);
   hdb__sql_buf b = {0};
   insert_sql(&b, t, mode);
   s = hdb__sql_buf_status(&b, err);
-  if (s != HDB_OK) return s;
-  s = hdb__sq_write_begin(c, err);
+  if (s == HDB_OK) s = hdb__sq_write_begin(c, err);
   if (s != HDB_OK) {
     hdb__sql_buf_free(&b);
+    hdb__free_mem(vals);
     return s;
   }
   sqlite3_stmt *st = NULL;
@@ -217,7 +206,10 @@ hdb_status hdb__sq_write(void *conn, const char *table, hdb_record *const *recor
   for (size_t i = 0; s == HDB_OK && i < n; i++) {
     hdb_record *copy = NULL;
     const hdb_record *rec = records[i];
-    if (!already_conforms(t, rec)) {
+    /* Invariant: rec is bound as it is only when hdb__schema_conform would
+     * leave it unchanged, so the caller's records are never modified. */
+    int as_is = hdb__sql_record_conforms(t->schema, rec, vals);
+    if (!as_is) {
       rec = copy = hdb_record_clone(records[i]);
       if (!copy) {
         s = hdb__fail(err, HDB_NOMEM, "out of memory writing %zu records to table '%s'", n, table);
@@ -231,7 +223,7 @@ hdb_status hdb__sq_write(void *conn, const char *table, hdb_record *const *recor
       }
     }
     char *doc = NULL;
-    int rc = bind_record(st, t, rec, &doc);
+    int rc = bind_record(st, t, rec, as_is ? vals : NULL, &doc);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
       if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -242,12 +234,12 @@ hdb_status hdb__sq_write(void *conn, const char *table, hdb_record *const *recor
         s = hdb__sq_fail(c, rc, err, "table '%s': writing record %zu ('%s')", table, i, rec->id);
     }
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     hdb__free_mem(doc);
     hdb_record_free(copy);
   }
-  hdb__sq_done(c, st);
+  hdb__sq_done(c, st); /* resets and clears the bindings (they point into records) */
   hdb__sql_buf_free(&b);
+  hdb__free_mem(vals);
   return hdb__sq_write_end(c, s, err);
 }
 
