@@ -584,6 +584,65 @@ if [[ $RC -eq 0 && $OUT == *time_travel* ]]; then
   expect_has "native indexes" '"rows_indexed":2'
   nat search docs --vector '[0,1]' -k 1
   expect_has "native search with hnsw" '"id":"b"'
+  # Index type auto, optimize, and batch search on a table of their own.
+  for i in $(seq 0 39); do printf '{"id":"p%d","v":[%d,%d],"g":%d}\n' "$i" "$i" $((i % 7)) $((i % 2)); done >"$W/p.jsonl"
+  nat create-table vecs --schema '{"v":"vector(2)","g":"int"}'
+  run --stdin "$W/p.jsonl" --url "$NURL" insert vecs
+  expect_out "native insert vecs" "40"
+  nat create-index vecs v
+  expect_ok "native create-index without --type (auto)"
+  nat indexes vecs
+  expect_has "native auto index on a small table is flat" '"type":"flat"'
+  nat drop-index vecs v
+  nat create-index vecs v --type hnsw
+  expect_ok "native create-index hnsw on vecs"
+  for i in $(seq 40 44); do printf '{"id":"p%d","v":[%d,%d],"g":%d}\n' "$i" "$i" $((i % 7)) $((i % 2)); done >"$W/p2.jsonl"
+  run --stdin "$W/p2.jsonl" --url "$NURL" insert vecs
+  nat delete vecs p3
+  nat indexes vecs
+  if [[ $RC -eq 0 && $OUT == *'"type":"hnsw"'* && $OUT == *'"params":{}'* && $OUT == *'"rows_indexed":39'* && $OUT == *'"rows_unindexed":5'* ]]; then pass; else fail "native indexes before optimize"; fi
+  nat optimize vecs v
+  if [[ $RC -eq 0 && $OUT == *'"rows_indexed":44'* && $OUT == *'"rows_unindexed":0'* ]]; then pass; else fail "native optimize"; fi
+  nat indexes vecs
+  expect_has "native indexes after optimize" '"rows_unindexed":0'
+  nat optimize vecs g
+  expect_fail "native optimize without an index" 2 "no index"
+  nat optimize vecs
+  expect_fail "native optimize without COLUMN" 1
+  nat optimize --help
+  if [[ $RC -eq 0 && $OUT == usage:*optimize* ]]; then pass; else fail "optimize --help"; fi
+  nat search --help
+  if [[ $RC -eq 0 && $OUT == *--batch* && $OUT == *--threads* ]]; then pass; else fail "search --help mentions --batch"; fi
+  printf '%s\n' '[0,0]' '[10,3]' '' '[44,2]' >"$W/q.jsonl"
+  nat search vecs --batch "$W/q.jsonl" -k 2
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | wc -l) -eq 3 &&
+        $(printf '%s\n' "$OUT" | sed -n 1p) == '{"query":0,"results":[{"id":"p0","_distance":0},'* &&
+        $(printf '%s\n' "$OUT" | sed -n 2p) == '{"query":1,"results":[{"id":"p10","_distance":0},'* &&
+        $(printf '%s\n' "$OUT" | sed -n 3p) == '{"query":2,"results":[{"id":"p44","_distance":0},'* ]]; then pass; else fail "native search --batch JSON lines"; fi
+  run --stdin "$W/q.jsonl" --url "$NURL" search vecs --batch - -k 2 --filter 'g = 1'
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | wc -l) -eq 3 && $(printf '%s\n' "$OUT" | sed -n 2p) == '{"query":1,"results":[{"id":"p11",'* ]]; then pass; else fail "native search --batch - --filter"; fi
+  for i in $(seq 0 59); do printf '[%d,%d]\n' $((i % 45)) $((i % 5)); done >"$W/q60.jsonl"
+  nat search vecs --batch "$W/q60.jsonl" -k 3 --ef 32
+  ONE=$OUT
+  nat search vecs --batch "$W/q60.jsonl" -k 3 --ef 32 --threads 2
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | wc -l) -eq 60 && "$OUT" == "$ONE" &&
+        $(printf '%s\n' "$OUT" | sed -n 60p) == '{"query":59,'* ]]; then pass; else fail "native search --batch --threads 2 (order, count)"; fi
+  nat search vecs --batch "$W/q60.jsonl" -k 3 --exact --threads 2
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | wc -l) -eq 60 ]]; then pass; else fail "native search --batch --exact"; fi
+  # .fvecs: [1,1] then [0,0] (int32 dimension, float32 components).
+  printf '\x02\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x80\x3f\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' >"$W/q.fvecs"
+  nat search vecs --batch "$W/q.fvecs" -k 1 --column v
+  if [[ $RC -eq 0 && $(printf '%s\n' "$OUT" | wc -l) -eq 2 &&
+        $(printf '%s\n' "$OUT" | sed -n 1p) == '{"query":0,"results":[{"id":"p1","_distance":0}]}' &&
+        $(printf '%s\n' "$OUT" | sed -n 2p) == '{"query":1,"results":[{"id":"p0","_distance":0}]}' ]]; then pass; else fail "native search --batch .fvecs"; fi
+  printf '\x02\x00\x00\x00\x00\x00' >"$W/bad.fvecs"
+  nat search vecs --batch "$W/bad.fvecs"
+  expect_fail "native search --batch truncated .fvecs" 1 "truncated"
+  printf '%s\n' '[1,2,3]' >"$W/q3.jsonl"
+  nat search vecs --batch "$W/q3.jsonl"
+  expect_fail "native search --batch wrong dimension" 2 "query 0"
+  nat search vecs --batch "$W/q.jsonl" --vector '[0,0]'
+  expect_fail "native search --batch with --vector" 1
   # Corrupt one fragment: check reports it and exits 2.
   FRAG=$(ls "$W/native/tables/docs/"f-*.frag | head -n 1)
   printf 'garbage' | dd of="$FRAG" bs=1 seek=80 conv=notrunc 2>/dev/null

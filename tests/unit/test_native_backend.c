@@ -3,7 +3,9 @@
  * persistence of every value type across reopen, time travel (versions,
  * reads at a version, restore), the HNSW index (recall against the exact
  * answer on clustered data, fresh rows in the unindexed tail, deleted rows
- * never returned, identical results after reopen), KV across reopen, two
+ * never returned, identical results after reopen), optimizing the index
+ * after inserts, updates, deletes and compaction, the AUTO index type's
+ * choice by table size, KV across reopen, two
  * handles in one process, and a second process reading while this one
  * writes.
  */
@@ -351,6 +353,187 @@ static void test_hnsw_index(void **state) {
   cleanup_dir();
 }
 
+
+static int count_ids(const char *list) {
+  int n = 0;
+  for (const char *p = list; *p; p++) n += *p == ',';
+  return n;
+}
+
+static void expect_index(hdb *db, hdb_index_type type, uint64_t indexed, uint64_t unindexed) {
+  hdb_index_info *infos = NULL;
+  size_t ni = 0;
+  OK(db, hdb_index_list(db, "vec", &infos, &ni));
+  assert_int_equal(ni, 1);
+  assert_int_equal(infos[0].type, type);
+  assert_int_equal(infos[0].rows_indexed, indexed);
+  assert_int_equal(infos[0].rows_unindexed, unindexed);
+  hdb_index_info_free(infos, ni);
+}
+
+/* Recall@10 of the index against the exact answer on 20 queries. */
+static double recall_at_10(hdb *db, const float *centers) {
+  int hit = 0;
+  for (int qi = 0; qi < 20; qi++) {
+    float q[DIM];
+    make_vec(q, centers, qi % NCLUSTER);
+    char *ex = search_ids(db, q, 10, 1, NULL);
+    char *ap = search_ids(db, q, 10, 0, NULL);
+    hit += overlap(ex, ap);
+    free(ex);
+    free(ap);
+  }
+  return hit / 200.0;
+}
+
+/* A vector far from the clusters, unique to i. */
+static void far_vec(float *v, int i) {
+  for (int d = 0; d < DIM; d++) v[d] = 50.0f + (float)((i * 7 + d * 13) % 97) * 3.0f;
+}
+
+static void test_hnsw_optimize(void **state) {
+  (void)state;
+  fresh_dir("optimize");
+  hdb *db = open_db();
+  hdb_schema *s = NULL;
+  hdb_error err;
+  assert_int_equal(hdb_schema_from_json("{\"v\":\"vector(16)\",\"g\":\"int\"}", &s, &err), HDB_OK);
+  OK(db, hdb_table_create(db, "vec", s, 0));
+  hdb_schema_free(s);
+  float centers[NCLUSTER * DIM];
+  for (int i = 0; i < NCLUSTER * DIM; i++) centers[i] = (float)(frand() * 10.0 - 5.0);
+  insert_vectors(db, "r", 0, 3000, centers);
+  assert_int_equal(hdb_index_optimize(db, "vec", "v"), HDB_NO_INDEX);
+  OK(db, hdb_index_create(db, "vec", "v", HDB_INDEX_HNSW, "{\"m\":16,\"ef_construction\":100}"));
+  OK(db, hdb_index_optimize(db, "vec", "v")); /* already current */
+
+  /* Writes since the build: appends, updates (delete + append), deletes. */
+  insert_vectors(db, "n", 0, 400, centers);
+  for (int i = 0; i < 60; i++) { /* updated: moved far away, must be found there */
+    char id[32];
+    snprintf(id, sizeof id, "r%05d", i * 50);
+    float v[DIM];
+    far_vec(v, i);
+    hdb_record *patch = hdb_record_new(NULL);
+    hdb_record_set_vector(patch, "v", v, DIM);
+    OK(db, hdb_update(db, "vec", id, patch));
+    hdb_record_free(patch);
+  }
+  for (int i = 0; i < 80; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "r%05d", 1 + i * 30);
+    OK(db, hdb_delete(db, "vec", id));
+  }
+  OK(db, hdb_delete(db, "vec", "n00007"));
+  uint64_t live = count(db, "vec");
+  assert_int_equal(live, 3000 + 400 - 80 - 1);
+  OK(db, hdb_index_optimize(db, "vec", "v"));
+  expect_index(db, HDB_INDEX_HNSW, live, 0);
+
+  double recall = recall_at_10(db, centers);
+  printf("      (recall@10 after optimize = %.3f)\n", recall);
+  assert_true(recall >= 0.95);
+  /* Every fresh row is findable by its own vector. */
+  uint64_t saved = rng;
+  rng = 424242;
+  for (int i = 0; i < 400; i += 7) {
+    char id[32], pat[40];
+    snprintf(id, sizeof id, "n%05d", i);
+    hdb_record *r = NULL;
+    if (i == 7) continue;
+    OK(db, hdb_get(db, "vec", id, &r));
+    hdb_value v;
+    OK(db, hdb_record_get(r, "v", &v));
+    char *got = search_ids(db, v.as.vector.data, 3, 0, NULL);
+    snprintf(pat, sizeof pat, "%s,", id);
+    assert_non_null(strstr(got, pat));
+    free(got);
+    hdb_record_free(r);
+  }
+  rng = saved;
+  /* Updated rows are found at their new place, exactly once. */
+  for (int i = 0; i < 60; i++) {
+    char id[32], want[40];
+    snprintf(id, sizeof id, "r%05d", i * 50);
+    float v[DIM];
+    far_vec(v, i);
+    char *got = search_ids(db, v, 1, 0, NULL);
+    snprintf(want, sizeof want, "%s,", id);
+    assert_string_equal(got, want);
+    free(got);
+  }
+  /* Deleted rows never come back: each one's own cluster, k = 50. */
+  for (int i = 0; i < 80; i += 5) {
+    char id[32], pat[40];
+    snprintf(id, sizeof id, "r%05d,", 1 + i * 30);
+    float q[DIM];
+    make_vec(q, centers, (1 + i * 30) % NCLUSTER);
+    char *got = search_ids(db, q, 50, 0, NULL);
+    snprintf(pat, sizeof pat, "%s", id);
+    assert_null(strstr(got, pat));
+    assert_int_equal(count_ids(got), 50);
+    free(got);
+  }
+  float q3[DIM];
+  make_vec(q3, centers, 3);
+  char *before = search_ids(db, q3, 10, 0, "g = 2");
+  assert_int_equal(count_ids(before), 10);
+  hdb_close(db);
+  db = open_db();
+  char *again = search_ids(db, q3, 10, 0, "g = 2");
+  assert_string_equal(before, again);
+  free(again);
+  expect_index(db, HDB_INDEX_HNSW, live, 0);
+
+  /* Compaction rewrites every fragment: optimize re-maps them all. */
+  OK(db, hdb_compact(db, "vec"));
+  insert_vectors(db, "c", 0, 50, centers);
+  live += 50;
+  OK(db, hdb_index_optimize(db, "vec", "v"));
+  expect_index(db, HDB_INDEX_HNSW, live, 0);
+  recall = recall_at_10(db, centers);
+  printf("      (recall@10 after compaction + optimize = %.3f)\n", recall);
+  assert_true(recall >= 0.95);
+  char *after = search_ids(db, q3, 10, 1, "g = 2");
+  char *ap = search_ids(db, q3, 10, 0, "g = 2");
+  assert_true(overlap(after, ap) >= 9);
+  free(after);
+  free(ap);
+  free(before);
+  hdb_close(db);
+  cleanup_dir();
+}
+
+static void test_auto_index_type(void **state) {
+  (void)state;
+  fresh_dir("auto");
+  hdb *db = open_db();
+  hdb_schema *s = NULL;
+  hdb_error err;
+  assert_int_equal(hdb_schema_from_json("{\"v\":\"vector(16)\",\"g\":\"int\"}", &s, &err), HDB_OK);
+  OK(db, hdb_table_create(db, "vec", s, 0));
+  hdb_schema_free(s);
+  float centers[NCLUSTER * DIM];
+  for (int i = 0; i < NCLUSTER * DIM; i++) centers[i] = (float)(frand() * 10.0 - 5.0);
+  insert_vectors(db, "a", 0, 200, centers);
+  /* Small table: flat (exact). */
+  OK(db, hdb_index_create(db, "vec", "v", HDB_INDEX_AUTO, NULL));
+  expect_index(db, HDB_INDEX_FLAT, 200, 0);
+  OK(db, hdb_index_optimize(db, "vec", "v"));
+  expect_index(db, HDB_INDEX_FLAT, 200, 0);
+  /* Past 10,000 rows, optimize turns the auto choice into hnsw. */
+  insert_vectors(db, "b", 0, 9900, centers);
+  OK(db, hdb_index_optimize(db, "vec", "v"));
+  expect_index(db, HDB_INDEX_HNSW, 10100, 0);
+  assert_true(recall_at_10(db, centers) >= 0.95);
+  /* Created on a large table, auto is hnsw right away. */
+  OK(db, hdb_index_drop(db, "vec", "v"));
+  OK(db, hdb_index_create(db, "vec", "v", HDB_INDEX_AUTO, NULL));
+  expect_index(db, HDB_INDEX_HNSW, 10100, 0);
+  hdb_close(db);
+  cleanup_dir();
+}
+
 /* ------------------------------------------------------------------ */
 
 static void test_kv_reopen_and_two_handles(void **state) {
@@ -447,6 +630,8 @@ int main(void) {
       cmocka_unit_test(test_persistence_every_type),
       cmocka_unit_test(test_time_travel),
       cmocka_unit_test(test_hnsw_index),
+      cmocka_unit_test(test_hnsw_optimize),
+      cmocka_unit_test(test_auto_index_type),
       cmocka_unit_test(test_kv_reopen_and_two_handles),
       cmocka_unit_test(test_second_process_reads_while_writing),
   };

@@ -183,6 +183,11 @@ int cli_cmd_delete(cli_ctx *ctx, const char *name, int argc, char **argv);
 int cli_cmd_count(cli_ctx *ctx, const char *name, int argc, char **argv);
 int cli_cmd_query(cli_ctx *ctx, const char *name, int argc, char **argv);
 int cli_cmd_search(cli_ctx *ctx, const char *name, int argc, char **argv);       /* cmd_search.c */
+/* search --batch PATH on `threads` handles (cmd_search_batch.c); proto
+ * holds every search option but the vector. */
+int cli_search_batch(cli_ctx *ctx, const char *name, const char *table, const char *path,
+                     int threads, const hdb_search *proto);
+int cli_cmd_optimize(cli_ctx *ctx, const char *name, int argc, char **argv);     /* cmd_index.c */
 int cli_cmd_aggregate(cli_ctx *ctx, const char *name, int argc, char **argv);    /* cmd_aggregate.c */
 int cli_cmd_create_index(cli_ctx *ctx, const char *name, int argc, char **argv); /* cmd_index.c */
 int cli_cmd_drop_index(cli_ctx *ctx, const char *name, int argc, char **argv);

@@ -1,6 +1,6 @@
 /*
  * cmd_index.c - index commands of the hanzo-db CLI: create-index,
- * drop-index, indexes. Index parameters travel as the library's JSON text.
+ * drop-index, optimize, indexes. Index parameters travel as the library's JSON text.
  */
 #include <string.h>
 
@@ -69,6 +69,28 @@ int cli_cmd_drop_index(cli_ctx *ctx, const char *name, int argc, char **argv) {
   if ((rc = cli_open(ctx))) return rc;
   if (hdb_index_drop(ctx->db, pos[0], pos[1]) != HDB_OK) return cli_db_fail(ctx->db);
   return CLI_OK;
+}
+
+int cli_cmd_optimize(cli_ctx *ctx, const char *name, int argc, char **argv) {
+  const char *pos[2];
+  int rc = parse_args(name, argc, argv, pos, 2, NULL, NULL);
+  if (rc) return rc;
+  if ((rc = cli_open(ctx))) return rc;
+  if (hdb_index_optimize(ctx->db, pos[0], pos[1]) != HDB_OK) return cli_db_fail(ctx->db);
+  /* The index as it now stands. */
+  hdb_index_info *infos = NULL;
+  size_t n = 0;
+  if (hdb_index_list(ctx->db, pos[0], &infos, &n) != HDB_OK) return cli_db_fail(ctx->db);
+  cli_buf b = {0};
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(infos[i].column, pos[1]) == 0) cli_buf_add_index_info(&b, &infos[i]);
+  if (b.oom)
+    rc = cli_fail("out of memory");
+  else if (b.data)
+    cli_print_line(b.data);
+  cli_buf_free(&b);
+  hdb_index_info_free(infos, n);
+  return rc;
 }
 
 int cli_cmd_indexes(cli_ctx *ctx, const char *name, int argc, char **argv) {

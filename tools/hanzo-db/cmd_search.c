@@ -3,6 +3,8 @@
  * search over a vector column. The query vector comes as a JSON array on
  * the command line or from @FILE and is parsed with cJSON; each result is
  * printed as its record's JSON with "_distance" (hdb_cursor_distance) added.
+ * With --batch FILE the queries come from a file and run on --threads
+ * handles (cmd_search_batch.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +83,9 @@ int cli_cmd_search(cli_ctx *ctx, const char *name, int argc, char **argv) {
   cli_parser p;
   cli_parser_init(&p, name, argc, argv);
   hdb_search s = HDB_SEARCH_INIT;
-  const char *table = NULL, *vector_arg = NULL, *val;
+  const char *table = NULL, *vector_arg = NULL, *batch = NULL, *val;
   cli_strlist fields = {0};
-  int have_fields = 0, k, rc = 0;
+  int have_fields = 0, k, rc = 0, threads = 1;
   float *vec = NULL;
   hdb_cursor *cur = NULL;
   s.k = 10;
@@ -93,6 +95,11 @@ int cli_cmd_search(cli_ctx *ctx, const char *name, int argc, char **argv) {
       table = p.arg;
     } else if (cli_is(&p, "--vector", NULL)) {
       rc = cli_value(&p, &vector_arg);
+    } else if (cli_is(&p, "--batch", NULL)) {
+      rc = cli_value(&p, &batch);
+    } else if (cli_is(&p, "--threads", NULL)) {
+      if (!(rc = cli_value(&p, &val))) rc = cli_parse_int(name, "--threads", val, 1, &threads);
+      if (rc == 0 && threads > 256) rc = cli_usage_error(name, "--threads: at most 256");
     } else if (cli_is(&p, "--column", NULL)) {
       rc = cli_value(&p, &s.column);
     } else if (cli_is(&p, "-k", NULL) || cli_is(&p, "--k", NULL)) {
@@ -121,7 +128,18 @@ int cli_cmd_search(cli_ctx *ctx, const char *name, int argc, char **argv) {
     }
   }
   if (rc == 0 && !table) rc = cli_usage_error(name, "missing table name");
-  if (rc == 0 && !vector_arg) rc = cli_usage_error(name, "missing --vector");
+  if (rc == 0 && vector_arg && batch)
+    rc = cli_usage_error(name, "--vector and --batch cannot be combined");
+  if (rc == 0 && !vector_arg && !batch) rc = cli_usage_error(name, "missing --vector or --batch");
+  if (rc == 0 && batch) {
+    if (have_fields) {
+      s.fields = (const char *const *)fields.items;
+      s.n_fields = fields.n;
+    }
+    rc = cli_search_batch(ctx, name, table, batch, threads, &s);
+    goto cleanup;
+  }
+  if (rc == 0 && threads != 1) rc = cli_usage_error(name, "--threads needs --batch");
   if (rc == 0) rc = parse_vector(name, vector_arg, &vec, &s.dim);
   if (rc == 0) rc = cli_open(ctx);
   if (rc) goto cleanup;

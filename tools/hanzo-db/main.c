@@ -94,9 +94,16 @@ static const cli_command commands[] = {
     {"search", cli_cmd_search, "vector similarity search",
      "usage: hanzo-db search NAME --vector JSON_ARRAY|@FILE [--column C] [-k K]\n"
      "                       [--filter EXPR] [--fields a,b] [--metric l2|cosine|dot]\n"
-     "                       [--ef N] [--nprobe N] [--refine N] [--exact]\n\n"
-     "Prints the K nearest rows as JSON Lines, best first, each with \"_distance\".\n\n"
+     "                       [--ef N] [--nprobe N] [--refine N] [--exact]\n"
+     "       hanzo-db search NAME --batch FILE [--threads N] [same options]\n\n"
+     "Prints the K nearest rows as JSON Lines, best first, each with \"_distance\".\n"
+     "With --batch, prints one line per query, in input order:\n"
+     "  {\"query\":I,\"results\":[{\"id\":..,\"_distance\":..},..]}\n\n"
      "  --vector V        the query: a JSON array of numbers, or @FILE holding one\n"
+     "  --batch FILE      many queries: one JSON array per line (- for stdin), or a\n"
+     "                    .fvecs file (per vector an int32 dimension, then float32s)\n"
+     "  --threads N       run the batch on N threads, one handle each (default 1);\n"
+     "                    progress goes to stderr when it is a terminal\n"
      "  --column C        vector column (default: the table's only vector column)\n"
      "  -k K              results wanted (default 10)\n" FILTER_HELP
      "  --fields a,b      only these fields (the id and _distance always come)\n"
@@ -115,11 +122,18 @@ static const cli_command commands[] = {
      "  --group-by FIELD  one result per value of FIELD\n" FILTER_HELP},
     {"create-index", cli_cmd_create_index, "build an index on a column",
      "usage: hanzo-db create-index NAME COLUMN [--type TYPE] [--params JSON]\n\n"
-     "  --type TYPE       flat, hnsw, ivf_pq, scalar, fts or auto (default auto)\n"
+     "  --type TYPE       flat, hnsw, ivf_pq, scalar, fts or auto (default auto;\n"
+     "                    on native:// a vector column gets flat below 10,000 rows,\n"
+     "                    hnsw above, and optimize upgrades it as the table grows)\n"
      "  --params JSON     the type's parameters, e.g. {\"m\":16,\"ef_construction\":200}\n"
      "                    for hnsw, {\"nlist\":256,\"m\":16} for ivf_pq\n"},
     {"drop-index", cli_cmd_drop_index, "drop a column's index",
      "usage: hanzo-db drop-index NAME COLUMN\n"},
+    {"optimize", cli_cmd_optimize, "bring a column's index up to date",
+     "usage: hanzo-db optimize NAME COLUMN\n\n"
+     "Adds the rows written since the index was built (and drops deleted ones),\n"
+     "incrementally where the index allows, else by rebuilding, so searches no\n"
+     "longer scan them exactly. Prints the index as `indexes` does.\n"},
     {"indexes", cli_cmd_indexes, "list a table's indexes as JSON Lines",
      "usage: hanzo-db indexes NAME\n\n"
      "Prints one JSON object per index: {\"column\":..,\"type\":..,\"params\":{..},\n"

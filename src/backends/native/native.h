@@ -75,7 +75,19 @@ typedef struct nat_index {
   char *id_bytes;      /* ids file payload: NUL-terminated ids */
   uint64_t *id_off;    /* n_ids + 1 offsets into id_bytes; UINT64_MAX: no row */
   void *id_file;       /* owned buffer holding the ids file */
+  int auto_chosen;     /* created as AUTO: optimize may upgrade flat to hnsw */
 } nat_index;
+
+/* Index type AUTO on a vector column: below this many live rows the
+ * column gets a flat index (exact search, metadata only; exact search of
+ * 10,000 rows is well under a millisecond per query with the SIMD
+ * kernels), at or above it an hnsw graph. hdb_index_optimize upgrades an
+ * auto flat index to hnsw once the table has grown past the threshold. */
+#define HDB__NAT_AUTO_HNSW_ROWS 10000u
+/* hdb_index_optimize rebuilds the graph from scratch, instead of updating
+ * it, when more than 1/HDB__NAT_REBUILD_DIV of its nodes would be marked
+ * deleted (deleted nodes still cost traversal time and recall). */
+#define HDB__NAT_REBUILD_DIV 5u
 
 /* A cached index with the identity (device, inode) of the metadata file
  * it was loaded from: a rewritten file has a new inode. */
@@ -173,6 +185,10 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
                                  hdb_index_type type, const char *params, hdb_error *err);
 hdb_status hdb__nat_index_drop(void *conn, const char *table, const char *column,
                                hdb_error *err);
+/* Brings the column's index up to the newest version (incremental for
+ * hnsw: the tail is inserted, deleted rows are marked; see native_index.c). */
+hdb_status hdb__nat_index_optimize(void *conn, const char *table, const char *column,
+                                   hdb_error *err);
 hdb_status hdb__nat_index_list(void *conn, const char *table, hdb_index_info **infos,
                                size_t *count, hdb_error *err);
 /* The table's index on column (a counted reference) or NULL. */

@@ -397,6 +397,7 @@ const hdb__backend hdb__backend_native = {
     .aggregate = hdb__nat_aggregate,
     .index_create = hdb__nat_index_create,
     .index_drop = hdb__nat_index_drop,
+    .index_optimize = hdb__nat_index_optimize,
     .index_list = hdb__nat_index_list,
     .kv_get = hdb__nat_kv_get,
     .kv_write = hdb__nat_kv_write,

@@ -4,7 +4,8 @@
  *
  * Types: flat (a record that the column is searched exactly; no files
  * besides its metadata) and hnsw (engine/vector's graph). AUTO on a vector
- * column means hnsw. Scalar, ivf_pq and full-text indexes are
+ * column means flat below HDB__NAT_AUTO_HNSW_ROWS live rows, else hnsw
+ * (recorded as "auto":true, so optimize can upgrade it later). Scalar, ivf_pq and full-text indexes are
  * HDB_NOT_SUPPORTED (HDB_CAP_SCALAR_INDEX and HDB_CAP_FULLTEXT are off).
  *
  * Files, in the table directory (the table engine's cleanup only touches
@@ -27,6 +28,24 @@
  * is cached on the nat_table and reloaded when its metadata file changes
  * (new inode: every write of it is a rename), so handles in other
  * processes see creates and drops.
+ *
+ * Optimize (hdb__nat_index_optimize) moves an hnsw index from version V to
+ * the newest version W without rebuilding:
+ *  1. The graph is copied into a writable heap graph (hdb__hnsw_thaw).
+ *  2. Fragments of W the index knows keep their ids; rows W has deleted
+ *     (or nulled) in them are marked deleted in the graph. Known fragments
+ *     W no longer has (compaction rewrote them) have all their ids marked
+ *     deleted: their rows live on in W's new fragments.
+ *  3. Every fragment of W the index does not know (appends, rewrites by
+ *     update or compaction) gets fresh ids after the old n_ids and its
+ *     live rows are inserted. So rows updated (delete + append) end up with
+ *     the old id dead and the new one live.
+ *  4. When more than 1/HDB__NAT_REBUILD_DIV of the nodes are then marked
+ *     deleted, the graph is built from W from scratch instead (dense ids).
+ *  5. Graph and ids files are written under W, then the metadata (atomic
+ *     rename: the switch), then V's files are removed. A reader that loaded
+ *     V's metadata just before the switch fails to open V's graph and
+ *     retries with the new metadata (hdb__nat_index_find).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -231,6 +250,7 @@ static hdb_status load_index(const nat_table *t, const char *column, nat_index *
   const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "version");
   const cJSON *nids = cJSON_GetObjectItemCaseSensitive(j, "n_ids");
   const cJSON *frags = cJSON_GetObjectItemCaseSensitive(j, "frags");
+  ix->auto_chosen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "auto"));
   if (!cJSON_IsString(col) || !cJSON_IsString(type) || !cJSON_IsObject(params) ||
       hdb_index_type_from_name(type->valuestring, &ix->type) != HDB_OK)
     goto corrupt;
@@ -313,11 +333,10 @@ void hdb__nat_index_invalidate(nat_table *t) {
 hdb_status hdb__nat_index_find(nat_table *t, const char *column, nat_index **out,
                                hdb_error *err) {
   *out = NULL;
-  char *path = meta_path(t, column);
-  if (!path) return hdb__fail(err, HDB_NOMEM, "out of memory finding an index");
+  char *mpath = meta_path(t, column);
+  if (!mpath) return hdb__fail(err, HDB_NOMEM, "out of memory finding an index");
   struct stat st;
-  int exists = stat(path, &st) == 0;
-  hdb__free_mem(path);
+  int exists = stat(mpath, &st) == 0;
   hdb_status rc = HDB_OK;
   pthread_mutex_lock(&t->lock);
   idx_slot *slots = t->idx;
@@ -332,7 +351,16 @@ hdb_status hdb__nat_index_find(nat_table *t, const char *column, nat_index **out
   if (!exists) goto done;
   if (i == t->n_idx) {
     nat_index *ix;
-    rc = load_index(t, column, &ix, err);
+    /* An optimize in another handle may switch the metadata and remove
+     * the files it named between our reads: reload while it changes. */
+    for (int tries = 0;; tries++) {
+      rc = load_index(t, column, &ix, err);
+      struct stat st2;
+      if (rc == HDB_OK || tries == 3 || stat(mpath, &st2) != 0 ||
+          (st2.st_ino == st.st_ino && st2.st_dev == st.st_dev))
+        break;
+      st = st2;
+    }
     if (rc != HDB_OK) goto done;
     idx_slot *ns = hdb__realloc(t->idx, (t->n_idx + 1) * sizeof *ns);
     if (!ns) {
@@ -351,6 +379,7 @@ hdb_status hdb__nat_index_find(nat_table *t, const char *column, nat_index **out
   *out = slots[i].ix;
 done:
   pthread_mutex_unlock(&t->lock);
+  hdb__free_mem(mpath);
   return rc;
 }
 
@@ -478,24 +507,88 @@ static hdb_status build_ids(hdb__tbl_snap *s, const uint64_t *bases, uint64_t n_
   return rc;
 }
 
+static int bit_at(const uint8_t *bits, uint64_t r) {
+  return bits && ((bits[r >> 3] >> (r & 7)) & 1);
+}
+
+/* Inserts the live, non-null rows of one fragment's block under ids
+ * base + row, in contiguous runs (the graph takes contiguous vectors). */
+static hdb_status insert_block(hdb__hnsw *g, const float *data, uint64_t rows, uint32_t dim,
+                               const uint8_t *del, const uint8_t *nulls, uint64_t base,
+                               hdb_error *err) {
+  for (uint64_t r = 0; data && r < rows;) {
+    while (r < rows && (bit_at(del, r) || bit_at(nulls, r))) r++;
+    uint64_t start = r;
+    while (r < rows && !(bit_at(del, r) || bit_at(nulls, r))) r++;
+    if (r > start) {
+      hdb_status rc = hdb__hnsw_add(g, data + start * (size_t)dim, NULL, base + start,
+                                    (size_t)(r - start), 0, err);
+      if (rc != HDB_OK) return rc;
+    }
+  }
+  return HDB_OK;
+}
+
+/* The metadata of an hnsw index over snapshot s whose fragment f has
+ * index ids bases[f] .. bases[f] + rows. */
+static hdb_status meta_hnsw(sbuf *meta, hdb__tbl_snap *s, const char *column, const char *params,
+                            const uint64_t *bases, uint64_t n_ids, int auto_chosen,
+                            hdb_error *err) {
+  size_t nf = hdb__tbl_snap_fragments(s);
+  sb_printf(meta, "{\"column\":\"%s\",\"type\":\"hnsw\",\"params\":%s,\"version\":%lld,%s\"frags\":[",
+            column, params, (long long)hdb__tbl_snap_version(s), auto_chosen ? "\"auto\":true," : "");
+  for (size_t f = 0; f < nf; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    hdb_status rc = hdb__tbl_vector_block(s, f, column, &data, &rows, &dim, &del, &nulls, err);
+    if (rc != HDB_OK) return rc;
+    char name[32];
+    hdb__nat_frag_file(s, f, name);
+    sb_printf(meta, "%s{\"file\":\"%s\",\"base\":%llu,\"rows\":%llu}", f ? "," : "", name,
+              (unsigned long long)bases[f], (unsigned long long)rows);
+  }
+  sb_printf(meta, "],\"n_ids\":%llu}", (unsigned long long)n_ids);
+  return HDB_OK;
+}
+
+/* Writes the graph and the ids file of an index over s (version V). */
+static hdb_status persist_hnsw(nat_table *t, hdb__tbl_snap *s, const char *column,
+                               const hdb__hnsw *g, const uint64_t *bases, uint64_t n_ids,
+                               hdb_error *err) {
+  int64_t version = hdb__tbl_snap_version(s);
+  sbuf ids = {0};
+  char *gpath = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)version);
+  char *ipath = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)version);
+  hdb_status rc;
+  if (!gpath || !ipath) {
+    rc = hdb__fail(err, HDB_NOMEM, "out of memory writing an index");
+    goto done;
+  }
+  rc = build_ids(s, bases, n_ids, &ids, err);
+  if (rc == HDB_OK) rc = hdb__hnsw_save(g, gpath, err);
+  if (rc == HDB_OK) rc = write_atomic(t, ipath, ids.p, ids.n, err);
+done:
+  hdb__free_mem(ids.p);
+  hdb__free_mem(gpath);
+  hdb__free_mem(ipath);
+  return rc;
+}
+
 /* Builds the graph over snapshot s and writes its files and metadata. */
 static hdb_status build_hnsw(nat_table *t, hdb__tbl_snap *s, const hdb__column *col,
-                             const char *params, sbuf *meta, hdb_error *err) {
+                             const char *params, int auto_chosen, sbuf *meta, hdb_error *err) {
   hdb__hnsw_params hp;
   hdb_status rc = hnsw_params(params, col->name, t->name, &hp, err);
   if (rc != HDB_OK) return rc;
   size_t nf = hdb__tbl_snap_fragments(s);
   uint64_t *bases = hdb__calloc(nf ? nf : 1, sizeof *bases);
   hdb__hnsw *g = NULL;
-  sbuf ids = {0};
-  char *gpath = NULL, *ipath = NULL;
-  int64_t version = hdb__tbl_snap_version(s);
   if (!bases) return hdb__fail(err, HDB_NOMEM, "out of memory building an index");
   rc = hdb__hnsw_new(col->dim, col->metric, &hp, &g, err);
   if (rc != HDB_OK) goto done;
   uint64_t base = 0;
-  sb_printf(meta, "{\"column\":\"%s\",\"type\":\"hnsw\",\"params\":%s,\"version\":%lld,\"frags\":[",
-            col->name, params, (long long)version);
   for (size_t f = 0; f < nf; f++) {
     const float *data;
     uint64_t rows;
@@ -504,44 +597,16 @@ static hdb_status build_hnsw(nat_table *t, hdb__tbl_snap *s, const hdb__column *
     rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
     if (rc != HDB_OK) goto done;
     bases[f] = base;
-    char name[32];
-    hdb__nat_frag_file(s, f, name);
-    sb_printf(meta, "%s{\"file\":\"%s\",\"base\":%llu,\"rows\":%llu}", f ? "," : "", name,
-              (unsigned long long)base, (unsigned long long)rows);
-    /* Insert runs of live, non-null rows (the graph takes contiguous vectors). */
-    for (uint64_t r = 0; data && r < rows;) {
-      while (r < rows && (((del && ((del[r >> 3] >> (r & 7)) & 1))) ||
-                          (nulls && ((nulls[r >> 3] >> (r & 7)) & 1))))
-        r++;
-      uint64_t start = r;
-      while (r < rows && !((del && ((del[r >> 3] >> (r & 7)) & 1)) ||
-                           (nulls && ((nulls[r >> 3] >> (r & 7)) & 1))))
-        r++;
-      if (r > start) {
-        rc = hdb__hnsw_add(g, data + start * (size_t)dim, NULL, base + start, (size_t)(r - start),
-                           0, err);
-        if (rc != HDB_OK) goto done;
-      }
-    }
+    rc = insert_block(g, data, rows, dim, del, nulls, base, err);
+    if (rc != HDB_OK) goto done;
     base += rows;
   }
-  sb_printf(meta, "],\"n_ids\":%llu}", (unsigned long long)base);
-  rc = build_ids(s, bases, base, &ids, err);
-  if (rc != HDB_OK) goto done;
-  gpath = tpath(t, "hdbidx-%s-v%lld.hnsw", col->name, (long long)version);
-  ipath = tpath(t, "hdbidx-%s-v%lld.ids", col->name, (long long)version);
-  if (!gpath || !ipath || meta->oom) {
-    rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
-    goto done;
-  }
-  rc = hdb__hnsw_save(g, gpath, err);
-  if (rc == HDB_OK) rc = write_atomic(t, ipath, ids.p, ids.n, err);
+  rc = meta_hnsw(meta, s, col->name, params, bases, base, auto_chosen, err);
+  if (rc == HDB_OK && meta->oom) rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
+  if (rc == HDB_OK) rc = persist_hnsw(t, s, col->name, g, bases, base, err);
 done:
   hdb__hnsw_free(g);
   hdb__free_mem(bases);
-  hdb__free_mem(ids.p);
-  hdb__free_mem(gpath);
-  hdb__free_mem(ipath);
   return rc;
 }
 
@@ -570,7 +635,9 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
     goto done;
   }
   int is_vec = col->type == HDB_TYPE_VECTOR;
-  if (type == HDB_INDEX_AUTO && is_vec) type = HDB_INDEX_HNSW;
+  int auto_chosen = type == HDB_INDEX_AUTO && is_vec;
+  if (auto_chosen)
+    type = hdb__tbl_snap_rows(s) < HDB__NAT_AUTO_HNSW_ROWS ? HDB_INDEX_FLAT : HDB_INDEX_HNSW;
   if (type == HDB_INDEX_FLAT || type == HDB_INDEX_HNSW) {
     if (!is_vec) {
       rc = hdb__fail(err, HDB_NOT_SUPPORTED,
@@ -613,12 +680,13 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
     goto nomem;
   }
   if (type == HDB_INDEX_FLAT) {
-    sb_printf(&meta, "{\"column\":\"%s\",\"type\":\"flat\",\"params\":", column);
+    sb_printf(&meta, "{\"column\":\"%s\",\"type\":\"flat\",%s\"params\":", column,
+              auto_chosen ? "\"auto\":true," : "");
     sb_add(&meta, ptext, strlen(ptext));
     sb_add(&meta, "}", 1);
     if (meta.oom) goto nomem;
   } else {
-    rc = build_hnsw(t, s, col, ptext, &meta, err);
+    rc = build_hnsw(t, s, col, ptext, auto_chosen, &meta, err);
     if (rc != HDB_OK) goto done;
   }
   rc = write_atomic(t, mpath, meta.p, meta.n, err);
@@ -631,6 +699,194 @@ done:
   hdb__free_mem(ptext);
   hdb__free_mem(mpath);
   hdb__tbl_unpin(s);
+  hdb__nat_table_put(t);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Optimize                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Appends ids lo..hi to a growable id list. */
+static int ids_push_range(uint64_t **v, size_t *n, size_t *cap, uint64_t lo, uint64_t hi) {
+  for (uint64_t id = lo; id < hi; id++) {
+    if (*n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 256;
+      uint64_t *q = hdb__realloc(*v, nc * sizeof *q);
+      if (!q) return 0;
+      *v = q;
+      *cap = nc;
+    }
+    (*v)[(*n)++] = id;
+  }
+  return 1;
+}
+
+/*
+ * Steps 1-4 of the file comment: the updated graph over s, with
+ * bases[f] set for every fragment of s and *n_ids the new id space.
+ * *rebuilt = 1 when the deletions forced a build from scratch (bases are
+ * then dense). The caller owns *out.
+ */
+static hdb_status update_hnsw(nat_table *t, const nat_index *ix, hdb__tbl_snap *s,
+                              const hdb__column *col, uint64_t *bases, uint64_t *n_ids,
+                              hdb__hnsw **out, int *rebuilt, hdb_error *err) {
+  *out = NULL;
+  *rebuilt = 0;
+  size_t nf = hdb__tbl_snap_fragments(s);
+  uint64_t *dead = NULL;
+  size_t n_dead = 0, dead_cap = 0;
+  char (*names)[32] = hdb__calloc(nf ? nf : 1, sizeof *names);
+  uint8_t *known = hdb__calloc(ix->n_frags ? ix->n_frags : 1, 1);
+  int *covered = hdb__calloc(nf ? nf : 1, sizeof *covered);
+  hdb__hnsw *g = NULL;
+  hdb_status rc = HDB_OK;
+  uint64_t tail_rows = 0, next = ix->n_ids;
+  if (!names || !known || !covered) goto nomem;
+  for (size_t f = 0; f < nf; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
+    if (rc != HDB_OK) goto done;
+    hdb__nat_frag_file(s, f, names[f]);
+    for (size_t i = 0; names[f][0] && i < ix->n_frags; i++)
+      if (!known[i] && strcmp(ix->frags[i].file, names[f]) == 0 && ix->frags[i].rows == rows) {
+        known[i] = 1;
+        covered[f] = 1;
+        bases[f] = ix->frags[i].base;
+        /* Rows deleted or nulled since: their nodes die. */
+        for (uint64_t r = 0; r < rows; r++)
+          if ((bit_at(del, r) || bit_at(nulls, r) || !data) &&
+              !ids_push_range(&dead, &n_dead, &dead_cap, bases[f] + r, bases[f] + r + 1))
+            goto nomem;
+        break;
+      }
+    if (!covered[f]) {
+      bases[f] = next;
+      next += rows;
+      tail_rows += rows;
+    }
+  }
+  for (size_t i = 0; i < ix->n_frags; i++)
+    if (!known[i] && !ids_push_range(&dead, &n_dead, &dead_cap, ix->frags[i].base,
+                                     ix->frags[i].base + ix->frags[i].rows))
+      goto nomem;
+  rc = hdb__hnsw_thaw(ix->hnsw, (size_t)tail_rows, &g, err);
+  if (rc == HDB_OK && n_dead) rc = hdb__hnsw_delete(g, dead, n_dead, NULL, err);
+  if (rc != HDB_OK) goto done;
+  if ((uint64_t)hdb__hnsw_deleted(g) * HDB__NAT_REBUILD_DIV >
+      (uint64_t)hdb__hnsw_count(g) + tail_rows) {
+    /* Too many dead nodes: build from scratch with dense ids. */
+    hdb__hnsw_free(g);
+    g = NULL;
+    hdb__hnsw_params hp = hdb__hnsw_get_params(ix->hnsw);
+    rc = hdb__hnsw_new(col->dim, col->metric, &hp, &g, err);
+    next = 0;
+    for (size_t f = 0; rc == HDB_OK && f < nf; f++) covered[f] = 0;
+    *rebuilt = 1;
+  }
+  for (size_t f = 0; rc == HDB_OK && f < nf; f++) {
+    if (covered[f]) continue;
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
+    if (rc != HDB_OK) break;
+    if (*rebuilt) {
+      bases[f] = next;
+      next += rows;
+    }
+    rc = insert_block(g, data, rows, dim, del, nulls, bases[f], err);
+  }
+  if (rc != HDB_OK) goto done;
+  *n_ids = next;
+  *out = g;
+  g = NULL;
+  goto done;
+nomem:
+  rc = hdb__fail(err, HDB_NOMEM, "out of memory optimizing the index of column '%s' of table '%s'",
+                 col->name, t->name);
+done:
+  hdb__hnsw_free(g);
+  hdb__free_mem(dead);
+  hdb__free_mem(names);
+  hdb__free_mem(known);
+  hdb__free_mem(covered);
+  return rc;
+}
+
+hdb_status hdb__nat_index_optimize(void *conn, const char *table, const char *column,
+                                   hdb_error *err) {
+  nat_conn *c = conn;
+  hdb_status rc = hdb__nat_writable(c, err);
+  if (rc != HDB_OK) return rc;
+  nat_table *t;
+  rc = hdb__nat_table_get(c, table, &t, err);
+  if (rc != HDB_OK) return rc;
+  nat_index *ix = NULL;
+  hdb__tbl_snap *s = NULL;
+  hdb__hnsw *g = NULL;
+  uint64_t *bases = NULL;
+  char *mpath = NULL, *og = NULL, *oi = NULL;
+  sbuf meta = {0};
+  rc = hdb__nat_index_find(t, column, &ix, err);
+  if (rc != HDB_OK) goto done;
+  if (!ix) {
+    rc = hdb__fail(err, HDB_NO_INDEX, "column '%s' of table '%s' has no index", column, table);
+    goto done;
+  }
+  rc = hdb__nat_pin(t, 0, &s, err);
+  if (rc != HDB_OK) goto done;
+  const hdb_schema *schema = hdb__tbl_snap_schema(s);
+  const hdb__column *col = schema ? hdb__schema_column(schema, column) : NULL;
+  if (!col || col->type != HDB_TYPE_VECTOR) goto done; /* nothing a flat index needs */
+  mpath = meta_path(t, column);
+  if (!mpath) goto nomem;
+  if (ix->type == HDB_INDEX_FLAT) {
+    /* Always current; an auto choice is revisited as the table grows. */
+    if (!ix->auto_chosen || hdb__tbl_snap_rows(s) < HDB__NAT_AUTO_HNSW_ROWS) goto done;
+    rc = build_hnsw(t, s, col, ix->params, 1, &meta, err);
+    if (rc == HDB_OK) rc = write_atomic(t, mpath, meta.p, meta.n, err);
+    hdb__nat_index_invalidate(t);
+    goto done;
+  }
+  if (ix->type != HDB_INDEX_HNSW || ix->version == hdb__tbl_snap_version(s)) goto done;
+  size_t nf = hdb__tbl_snap_fragments(s);
+  bases = hdb__calloc(nf ? nf : 1, sizeof *bases);
+  if (!bases) goto nomem;
+  uint64_t n_ids = 0;
+  int rebuilt = 0;
+  rc = update_hnsw(t, ix, s, col, bases, &n_ids, &g, &rebuilt, err);
+  if (rc != HDB_OK) goto done;
+  rc = meta_hnsw(&meta, s, column, ix->params, bases, n_ids, ix->auto_chosen, err);
+  if (rc != HDB_OK) goto done;
+  if (meta.oom) goto nomem;
+  rc = persist_hnsw(t, s, column, g, bases, n_ids, err);
+  if (rc == HDB_OK) rc = write_atomic(t, mpath, meta.p, meta.n, err);
+  if (rc == HDB_OK) {
+    /* The new metadata is in place: the old version's files are garbage. */
+    og = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)ix->version);
+    oi = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)ix->version);
+    if (og) unlink(og);
+    if (oi) unlink(oi);
+  }
+  hdb__nat_index_invalidate(t);
+  goto done;
+nomem:
+  rc = hdb__fail(err, HDB_NOMEM, "out of memory optimizing the index of column '%s' of table '%s'",
+                 column, table);
+done:
+  hdb__hnsw_free(g);
+  hdb__free_mem(bases);
+  hdb__free_mem(meta.p);
+  hdb__free_mem(mpath);
+  hdb__free_mem(og);
+  hdb__free_mem(oi);
+  hdb__tbl_unpin(s);
+  hdb__nat_index_put(ix);
   hdb__nat_table_put(t);
   return rc;
 }

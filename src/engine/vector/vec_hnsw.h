@@ -74,6 +74,11 @@ hdb_status hdb__hnsw_add(hdb__hnsw *idx, const float *vecs, const uint64_t *ids,
  * newly marked. HDB_NOMEM, HDB_READ_ONLY. */
 hdb_status hdb__hnsw_delete(hdb__hnsw *idx, const uint64_t *ids, size_t n, size_t *n_marked,
                             hdb_error *err);
+/* A writable copy of idx (usually a read-only mapped file) with room for
+ * `extra` more nodes, graph as it is: nothing is re-inserted, deleted nodes
+ * stay marked. The cheap way to update a file-backed index incrementally.
+ * The caller owns *out (hdb__hnsw_free). HDB_NOMEM. */
+hdb_status hdb__hnsw_thaw(const hdb__hnsw *idx, size_t extra, hdb__hnsw **out, hdb_error *err);
 /* A new writable index of the live nodes only (same parameters): the
  * repair step after deletes, and the way to modify a file-backed index. */
 hdb_status hdb__hnsw_rebuild(const hdb__hnsw *idx, uint32_t threads, hdb__hnsw **out,

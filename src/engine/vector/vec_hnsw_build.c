@@ -611,3 +611,42 @@ size_t hdb__hnsw_memory(const hdb__hnsw *idx)
   return n * idx->dim * sizeof(float) + n * (sizeof(uint64_t) + 2 + sizeof(uint32_t)) +
          n * (1 + (size_t)idx->m0) * sizeof(uint32_t) + (size_t)idx->upper_len * sizeof(uint32_t);
 }
+
+/* See vec_hnsw.h. The sections are copied as they are (vectors already
+ * normalized, links, levels, deletion flags, entry point). */
+hdb_status hdb__hnsw_thaw(const hdb__hnsw *src, size_t extra, hdb__hnsw **out, hdb_error *err) {
+  *out = NULL;
+  hdb__hnsw_params p = hdb__hnsw_get_params(src);
+  hdb__hnsw *g = NULL;
+  hdb_status rc = hdb__hnsw_new(src->dim, src->metric, &p, &g, err);
+  if (rc != HDB_OK) return rc;
+  size_t n = src->n;
+  rc = hdb__hnsw_reserve(g, n + extra ? n + extra : 1, err);
+  if (rc != HDB_OK) goto fail;
+  if (src->upper_len) {
+    g->upper = hdb__malloc((size_t)src->upper_len * sizeof *g->upper);
+    if (!g->upper) {
+      rc = hdb__fail(err, HDB_NOMEM, "out of memory copying an hnsw graph");
+      goto fail;
+    }
+    memcpy(g->upper, src->upper, (size_t)src->upper_len * sizeof *g->upper);
+    g->upper_len = g->upper_cap = src->upper_len;
+  }
+  if (n) {
+    memcpy(g->vecs, src->vecs, n * src->dim * sizeof(float));
+    memcpy(g->ids, src->ids, n * sizeof *g->ids);
+    memcpy(g->levels, src->levels, n);
+    memcpy(g->deleted, src->deleted, n);
+    memcpy(g->upper_off, src->upper_off, n * sizeof *g->upper_off);
+    memcpy(g->links0, src->links0, n * (1 + (size_t)src->m0) * sizeof *g->links0);
+  }
+  g->n = src->n;
+  g->entry = src->entry;
+  g->max_level = src->max_level;
+  g->n_deleted = src->n_deleted;
+  *out = g;
+  return HDB_OK;
+fail:
+  hdb__hnsw_free(g);
+  return rc;
+}
