@@ -38,6 +38,7 @@
 #include "core/err.h"
 #include "core/filter.h"
 #include "core/schema.h"
+#include "core/topk.h"
 #include "engine/vector/vec_kernels.h"
 
 typedef struct cand {
@@ -58,48 +59,17 @@ static int cand_qsort_cmp(const void *a, const void *b) {
   return cand_cmp(a, b);
 }
 
-typedef struct topk {
-  cand *h; /* max-heap: root is the worst kept */
-  size_t n, cap;
-} topk;
-
-static void sift_down(cand *h, size_t n, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, w = i;
-    if (l < n && cand_cmp(&h[l], &h[w]) > 0) w = l;
-    if (r < n && cand_cmp(&h[r], &h[w]) > 0) w = r;
-    if (w == i) return;
-    cand tmp = h[w];
-    h[w] = h[i];
-    h[i] = tmp;
-    i = w;
-  }
-}
-
-/* Offers (d, id); the id is copied only when it is kept. HDB_NOMEM only. */
-static hdb_status topk_offer(topk *t, double d, const char *id) {
-  cand x = {d, (char *)id, NULL};
-  if (t->n == t->cap && cand_cmp(&x, &t->h[0]) >= 0) return HDB_OK;
+/* Offers (d, id) to the search's top-k; the id is copied only when it is
+ * kept, and the copy is the candidate's payload (freed when evicted).
+ * HDB_NOMEM only. */
+static hdb_status topk_offer(hdb__topk *t, double d, const char *id) {
+  if (!hdb__topk_would_keep(t, d, id)) return HDB_OK;
   char *copy = hdb__strdup(id);
   if (!copy) return HDB_NOMEM;
-  x.id = copy;
-  if (t->n < t->cap) {
-    size_t i = t->n++;
-    t->h[i] = x;
-    while (i > 0) {
-      size_t p = (i - 1) / 2;
-      if (cand_cmp(&t->h[p], &t->h[i]) >= 0) break;
-      cand tmp = t->h[p];
-      t->h[p] = t->h[i];
-      t->h[i] = tmp;
-      i = p;
-    }
-    return HDB_OK;
-  }
-  hdb__free_mem(t->h[0].id);
-  t->h[0] = x;
-  sift_down(t->h, t->n, 0);
-  return HDB_OK;
+  void *dropped = NULL;
+  hdb_status st = hdb__topk_offer(t, d, copy, copy, &dropped);
+  hdb__free_mem(dropped);
+  return st;
 }
 
 /* Resolves the searched column: the named one, or the sole vector column. */
@@ -159,7 +129,7 @@ typedef struct search_ctx {
   size_t nf;
   uint64_t *bits; /* eligibility of index ids; NULL without an index */
   uint64_t n_bits;
-  topk heap;
+  hdb__topk heap; /* payloads: owned id copies */
 } search_ctx;
 
 /* Step 2: the id-only scan over S. */
@@ -235,6 +205,8 @@ hdb_status hdb__nat_search(void *conn, const char *table, const hdb__search *s,
   hdb__tbl_snap *snap = NULL;
   nat_index *ix = NULL;
   hdb__rowbuf buf = {0};
+  cand *fin = NULL; /* the k winners, step 4 */
+  size_t n_fin = 0;
   search_ctx x;
   memset(&x, 0, sizeof x);
   x.s = s;
@@ -263,14 +235,12 @@ hdb_status hdb__nat_search(void *conn, const char *table, const hdb__search *s,
   }
   x.metric = s->metric == HDB_METRIC_DEFAULT ? x.col->metric : s->metric;
   x.kern = hdb__vec_kernels_get();
-  x.heap.cap = (size_t)s->k;
   uint64_t live = hdb__tbl_snap_rows(snap);
-  if (x.heap.cap > live) x.heap.cap = live;
-  if (x.heap.cap == 0) goto results;
-  x.heap.h = hdb__calloc(x.heap.cap, sizeof *x.heap.h);
+  hdb__topk_init(&x.heap, (size_t)s->k < live ? (size_t)s->k : (size_t)live);
+  if (live == 0) goto results;
   x.nf = hdb__tbl_snap_fragments(snap);
   x.fv = hdb__calloc(x.nf ? x.nf : 1, sizeof *x.fv);
-  if (!x.heap.h || !x.fv) goto nomem;
+  if (!x.fv) goto nomem;
 
   if (!s->exact) {
     rc = hdb__nat_index_find(t, x.col->name, &ix, err);
@@ -324,31 +294,41 @@ hdb_status hdb__nat_search(void *conn, const char *table, const hdb__search *s,
   }
 
 results:
-  /* Step 4: read the survivors, exact distances, final order. */
-  for (size_t i = 0; i < x.heap.n; i++) {
+  /* Step 4: read the survivors, exact distances, final order. The heap's
+   * id copies move into `fin`. */
+  n_fin = x.heap.n;
+  if (n_fin && !(fin = hdb__calloc(n_fin, sizeof *fin))) goto nomem;
+  for (size_t i = 0; i < n_fin; i++) {
+    fin[i].d = x.heap.h[i].d;
+    fin[i].id = x.heap.h[i].p;
+  }
+  x.heap.n = 0;
+  for (size_t i = 0; i < n_fin; i++) {
     hdb_record *rec = NULL;
-    rc = hdb__tbl_get(snap, x.heap.h[i].id, &rec, err);
+    rc = hdb__tbl_get(snap, fin[i].id, &rec, err);
     if (rc != HDB_OK) goto done;
     const hdb_value *v = hdb__record_value(rec, x.col->name);
     if (v && v->type == HDB_TYPE_VECTOR && v->as.vector.dim == s->dim)
-      x.heap.h[i].d = hdb__distance(x.metric, s->vector, v->as.vector.data, s->dim);
-    x.heap.h[i].rec = rec;
+      fin[i].d = hdb__distance(x.metric, s->vector, v->as.vector.data, s->dim);
+    fin[i].rec = rec;
   }
-  if (x.heap.n) qsort(x.heap.h, x.heap.n, sizeof *x.heap.h, cand_qsort_cmp);
-  for (size_t i = 0; i < x.heap.n; i++) {
-    hdb_record *p = hdb__record_project(x.heap.h[i].rec, s->fields, s->fields ? s->n_fields : 0);
-    if (!p || hdb__rowbuf_push(&buf, p, x.heap.h[i].d) != HDB_OK) goto nomem;
+  if (n_fin) qsort(fin, n_fin, sizeof *fin, cand_qsort_cmp);
+  for (size_t i = 0; i < n_fin; i++) {
+    hdb_record *p = hdb__record_project(fin[i].rec, s->fields, s->fields ? s->n_fields : 0);
+    if (!p || hdb__rowbuf_push(&buf, p, fin[i].d) != HDB_OK) goto nomem;
   }
   rc = hdb__rowbuf_cursor(&buf, out, err);
   goto done;
 nomem:
   rc = hdb__fail(err, HDB_NOMEM, "out of memory searching table '%s'", table);
 done:
-  for (size_t i = 0; i < x.heap.n; i++) {
-    hdb__free_mem(x.heap.h[i].id);
-    hdb_record_free(x.heap.h[i].rec);
+  for (size_t i = 0; i < x.heap.n; i++) hdb__free_mem(x.heap.h[i].p);
+  hdb__topk_free(&x.heap);
+  for (size_t i = 0; i < n_fin; i++) {
+    hdb__free_mem(fin[i].id);
+    hdb_record_free(fin[i].rec);
   }
-  hdb__free_mem(x.heap.h);
+  hdb__free_mem(fin);
   hdb__free_mem(x.fv);
   hdb__free_mem(x.bits);
   hdb__rowbuf_free(&buf);
