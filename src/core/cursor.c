@@ -588,3 +588,28 @@ hdb_status hdb_kv_batch_delete(hdb_kv_batch *b, const char *ns, const void *key,
 {
   return batch_add(b, 1, ns, key, klen, NULL, 0);
 }
+
+void hdb__key_repr(const void *key, size_t klen, char *buf, size_t cap) {
+  /* 'abc' with non-printable bytes as \xNN, cut with "..." past the room. */
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *k = key;
+  size_t w = 0;
+  buf[w++] = '\'';
+  for (size_t i = 0; i < klen; i++) {
+    if (w + 4 + 5 > cap) {
+      memcpy(buf + w, "...", 3);
+      w += 3;
+      break;
+    }
+    if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\' && k[i] != '\'') {
+      buf[w++] = (char)k[i];
+    } else {
+      buf[w++] = '\\';
+      buf[w++] = 'x';
+      buf[w++] = hex[k[i] >> 4];
+      buf[w++] = hex[k[i] & 15];
+    }
+  }
+  buf[w++] = '\'';
+  buf[w] = 0;
+}

@@ -87,6 +87,10 @@ struct hdb_kv_batch {
   size_t n, cap;
 };
 
+/* Printable, truncated rendering of a key for messages: 'abc' with other
+ * bytes as \xNN, cut with "..." to fit (cap >= 16). */
+void hdb__key_repr(const void *key, size_t klen, char *buf, size_t cap);
+
 /* Byte order of keys: memcmp, then shorter first. */
 int hdb__key_compare(const void *a, size_t alen, const void *b, size_t blen);
 

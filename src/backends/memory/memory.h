@@ -229,8 +229,6 @@ void hdb__mem_write_end(hdb__mem_conn *c, int changed);
 hdb_status hdb__mem_store_acquire(const char *name, hdb__mem_store **out, hdb_error *err);
 void hdb__mem_store_release(hdb__mem_store *s);
 
-/* Printable, truncated rendering of a key for messages (buf >= 8 bytes). */
-void hdb__mem_key_repr(const void *key, size_t klen, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ */
 /* Vtable methods, by file                                             */

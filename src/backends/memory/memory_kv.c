@@ -48,7 +48,7 @@ hdb_status hdb__mem_kv_get(void *conn, const char *ns, const void *key, size_t k
   const hdb__kv_entry *e = n ? hdb__kvmap_get(n->root, key, klen) : NULL;
   if (!e) {
     char kr[80];
-    hdb__mem_key_repr(key, klen, kr, sizeof kr);
+    hdb__key_repr(key, klen, kr, sizeof kr);
     rc = hdb__fail(err, HDB_NOT_FOUND, "namespace %s has no key %s", ns_label(ns), kr);
   } else {
     /* The entry's value is NUL-terminated past vlen: copy that byte too. */
@@ -140,7 +140,7 @@ hdb_status hdb__mem_kv_write(void *conn, const hdb_kv_batch *batch, hdb_error *e
       if (rc == HDB_OK && !found && n == 1) {
         hdb__kvmap_release(next);
         char kr[80];
-        hdb__mem_key_repr(op->key, op->klen, kr, sizeof kr);
+        hdb__key_repr(op->key, op->klen, kr, sizeof kr);
         rc = hdb__fail(err, HDB_NOT_FOUND, "namespace %s has no key %s", ns_label(w->name), kr);
         goto done;
       }

@@ -472,28 +472,3 @@ void hdb__mem_store_release(hdb__mem_store *s) {
   pthread_mutex_unlock(&registry_lock);
   if (last) store_free(s);
 }
-
-void hdb__mem_key_repr(const void *key, size_t klen, char *buf, size_t cap) {
-  /* 'abc' with non-printable bytes as \xNN, cut with "..." past the room. */
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *k = key;
-  size_t w = 0;
-  buf[w++] = '\'';
-  for (size_t i = 0; i < klen; i++) {
-    if (w + 4 + 5 > cap) {
-      memcpy(buf + w, "...", 3);
-      w += 3;
-      break;
-    }
-    if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\' && k[i] != '\'') {
-      buf[w++] = (char)k[i];
-    } else {
-      buf[w++] = '\\';
-      buf[w++] = 'x';
-      buf[w++] = hex[k[i] >> 4];
-      buf[w++] = hex[k[i] & 15];
-    }
-  }
-  buf[w++] = '\'';
-  buf[w] = 0;
-}

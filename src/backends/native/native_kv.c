@@ -25,7 +25,6 @@
 
 #include "native.h"
 
-#include "backends/memory/memory.h"
 #include "core/alloc.h"
 #include "core/cursor.h"
 #include "core/err.h"
@@ -62,7 +61,7 @@ hdb_status hdb__nat_kv_get(void *conn, const char *ns, const void *key, size_t k
   hdb__free_mem(fk);
   if (rc == HDB_NOT_FOUND) {
     char kr[80];
-    hdb__mem_key_repr(key, klen, kr, sizeof kr);
+    hdb__key_repr(key, klen, kr, sizeof kr);
     return hdb__fail(err, HDB_NOT_FOUND, "namespace %s has no key %s", ns_label(ns), kr);
   }
   if (rc == HDB_OK && vlen) *vlen = n;
@@ -104,7 +103,7 @@ hdb_status hdb__nat_kv_write(void *conn, const hdb_kv_batch *batch, hdb_error *e
       hdb__free_mem(v);
       if (rc == HDB_NOT_FOUND) {
         char kr[80];
-        hdb__mem_key_repr(op->key, op->klen, kr, sizeof kr);
+        hdb__key_repr(op->key, op->klen, kr, sizeof kr);
         rc = hdb__fail(err, HDB_NOT_FOUND, "namespace %s has no key %s", ns_label(ns), kr);
       }
     }
