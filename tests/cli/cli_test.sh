@@ -605,6 +605,20 @@ if [[ $RC -eq 0 && $OUT == *time_travel* ]]; then
   if [[ $RC -eq 0 && $OUT == *'"rows_indexed":44'* && $OUT == *'"rows_unindexed":0'* ]]; then pass; else fail "native optimize"; fi
   nat indexes vecs
   expect_has "native indexes after optimize" '"rows_unindexed":0'
+  # ivf_pq: create, search (nprobe/refine from the params), list, optimize.
+  nat create-table ivf --schema '{"v":"vector(2)","g":"int"}'
+  run --stdin "$W/p.jsonl" --url "$NURL" insert ivf
+  nat create-index ivf v --type ivf_pq --params '{"nlist":4,"m":2,"nprobe":2}'
+  expect_ok "native create-index ivf_pq"
+  nat search ivf --vector '[10,3]' -k 1
+  expect_has "native search with ivf_pq" '"id":"p10"'
+  run --stdin "$W/p2.jsonl" --url "$NURL" insert ivf
+  nat indexes ivf
+  if [[ $RC -eq 0 && $OUT == *'"type":"ivf_pq"'* && $OUT == *'"nlist":4'* && $OUT == *'"rows_indexed":40'* && $OUT == *'"rows_unindexed":5'* ]]; then pass; else fail "native indexes ivf_pq"; fi
+  nat search ivf --vector '[44,2]' -k 1
+  expect_has "native ivf_pq search finds the tail" '"id":"p44"'
+  nat optimize ivf v
+  if [[ $RC -eq 0 && $OUT == *'"rows_indexed":45'* && $OUT == *'"rows_unindexed":0'* ]]; then pass; else fail "native optimize ivf_pq"; fi
   nat optimize vecs g
   expect_fail "native optimize without an index" 2 "no index"
   nat optimize vecs

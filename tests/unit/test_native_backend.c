@@ -4,7 +4,9 @@
  * reads at a version, restore), the HNSW index (recall against the exact
  * answer on clustered data, fresh rows in the unindexed tail, deleted rows
  * never returned, identical results after reopen), optimizing the index
- * after inserts, updates, deletes and compaction, the AUTO index type's
+ * after inserts, updates, deletes and compaction, the IVF-PQ index (the
+ * same checks, nprobe/refine overrides, optimize incrementally and past
+ * the rebuild threshold, parameter errors), the AUTO index type's
  * choice by table size, KV across reopen, two
  * handles in one process, and a second process reading while this one
  * writes.
@@ -504,6 +506,168 @@ static void test_hnsw_optimize(void **state) {
   cleanup_dir();
 }
 
+/* Result ids of an approximate search with IVF-PQ's nprobe and refine. */
+static char *search_ivf(hdb *db, const float *q, int k, int nprobe, int refine) {
+  hdb_search s = HDB_SEARCH_INIT;
+  s.vector = q;
+  s.dim = DIM;
+  s.k = k;
+  s.nprobe = nprobe;
+  s.refine = refine;
+  hdb_cursor *c = NULL;
+  OK(db, hdb_search_vector(db, "vec", &s, &c));
+  size_t cap = 64 * (size_t)k + 1, len = 0;
+  char *out = calloc(1, cap);
+  const hdb_record *r;
+  while (hdb_cursor_next(c, &r) == HDB_OK) len += (size_t)snprintf(out + len, cap - len, "%s,", hdb_record_id(r));
+  hdb_cursor_close(c);
+  return out;
+}
+
+static void test_ivfpq_index(void **state) {
+  (void)state;
+  fresh_dir("ivfpq");
+  hdb *db = open_db();
+  hdb_schema *s = NULL;
+  hdb_error err;
+  assert_int_equal(hdb_schema_from_json("{\"v\":\"vector(16)\",\"g\":\"int\"}", &s, &err), HDB_OK);
+  OK(db, hdb_table_create(db, "vec", s, 0));
+  hdb_schema_free(s);
+  /* Nothing to train on yet; unknown or bad parameters are refused. */
+  assert_int_equal(hdb_index_create(db, "vec", "v", HDB_INDEX_IVF_PQ, NULL), HDB_INVALID_ARGUMENT);
+  float centers[NCLUSTER * DIM];
+  for (int i = 0; i < NCLUSTER * DIM; i++) centers[i] = (float)(frand() * 10.0 - 5.0);
+  insert_vectors(db, "r", 0, 3000, centers);
+  assert_int_equal(hdb_index_create(db, "vec", "v", HDB_INDEX_IVF_PQ, "{\"ef_search\":4}"),
+                   HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_index_create(db, "vec", "v", HDB_INDEX_IVF_PQ, "{\"m\":5}"),
+                   HDB_INVALID_ARGUMENT); /* 5 does not divide 16 */
+  assert_int_equal(hdb_index_create(db, "vec", "g", HDB_INDEX_IVF_PQ, NULL), HDB_NOT_SUPPORTED);
+  OK(db, hdb_index_create(db, "vec", "v", HDB_INDEX_IVF_PQ, "{\"nlist\":32,\"m\":8,\"nprobe\":4}"));
+  assert_int_equal(hdb_index_create(db, "vec", "v", HDB_INDEX_IVF_PQ, NULL), HDB_EXISTS);
+  expect_index(db, HDB_INDEX_IVF_PQ, 3000, 0);
+
+  double recall = recall_at_10(db, centers);
+  printf("      (ivf_pq recall@10 = %.3f)\n", recall);
+  assert_true(recall >= 0.95);
+  /* nprobe and refine override the index's defaults; k always comes back. */
+  float q0[DIM];
+  make_vec(q0, centers, 0);
+  char *ex = search_ids(db, q0, 10, 1, NULL);
+  char *wide = search_ivf(db, q0, 10, 32, 50);
+  assert_string_equal(ex, wide);
+  char *narrow = search_ivf(db, q0, 10, 1, 1);
+  assert_int_equal(count_ids(narrow), 10);
+  free(ex);
+  free(wide);
+  free(narrow);
+  char *f = search_ids(db, q0, 10, 0, "g = 1");
+  assert_int_equal(count_ids(f), 10);
+  free(f);
+
+  /* Fresh rows (the unindexed tail) are found. */
+  hdb_record *fresh = hdb_record_new("fresh");
+  float fv[DIM];
+  far_vec(fv, 1000);
+  hdb_record_set_vector(fresh, "v", fv, DIM);
+  OK(db, hdb_insert(db, "vec", &fresh, 1));
+  hdb_record_free(fresh);
+  char *ids = search_ids(db, fv, 1, 0, NULL);
+  assert_string_equal(ids, "fresh,");
+  free(ids);
+  expect_index(db, HDB_INDEX_IVF_PQ, 3000, 1);
+
+  /* Deleted rows never come back, indexed or not. */
+  float q3[DIM];
+  make_vec(q3, centers, 3);
+  char *top = search_ids(db, q3, 5, 0, NULL);
+  char first[32], pat[40];
+  sscanf(top, "%31[^,]", first);
+  free(top);
+  OK(db, hdb_delete(db, "vec", first));
+  OK(db, hdb_delete(db, "vec", "fresh"));
+  char *after = search_ids(db, q3, 5, 0, NULL);
+  snprintf(pat, sizeof pat, "%s,", first);
+  assert_null(strstr(after, pat));
+  char *fa = search_ids(db, fv, 3, 0, NULL);
+  assert_null(strstr(fa, "fresh,"));
+  free(fa);
+
+  /* Identical results after reopen (the index is loaded from its file). */
+  hdb_close(db);
+  db = open_db();
+  char *again = search_ids(db, q3, 5, 0, NULL);
+  assert_string_equal(after, again);
+  free(after);
+  free(again);
+
+  /* Optimize: appends, updates and deletes since the build. */
+  insert_vectors(db, "n", 0, 300, centers);
+  for (int i = 0; i < 40; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "r%05d", i * 70 + 2);
+    float v[DIM];
+    far_vec(v, i);
+    hdb_record *patch = hdb_record_new(NULL);
+    hdb_record_set_vector(patch, "v", v, DIM);
+    OK(db, hdb_update(db, "vec", id, patch));
+    hdb_record_free(patch);
+  }
+  for (int i = 0; i < 50; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "r%05d", 1 + i * 40);
+    if (strcmp(id, first) != 0) OK(db, hdb_delete(db, "vec", id));
+  }
+  uint64_t live = count(db, "vec");
+  OK(db, hdb_index_optimize(db, "vec", "v"));
+  expect_index(db, HDB_INDEX_IVF_PQ, live, 0);
+  recall = recall_at_10(db, centers);
+  printf("      (ivf_pq recall@10 after optimize = %.3f)\n", recall);
+  assert_true(recall >= 0.95);
+  for (int i = 0; i < 40; i++) { /* updated rows, found at their new place */
+    char id[32], want[40];
+    snprintf(id, sizeof id, "r%05d", i * 70 + 2);
+    float v[DIM];
+    far_vec(v, i);
+    char *got = search_ids(db, v, 1, 0, NULL);
+    snprintf(want, sizeof want, "%s,", id);
+    assert_string_equal(got, want);
+    free(got);
+  }
+  for (int i = 0; i < 50; i += 5) { /* deleted rows, k = 50 in their cluster */
+    char id[40];
+    snprintf(id, sizeof id, "r%05d,", 1 + i * 40);
+    float q[DIM];
+    make_vec(q, centers, (1 + i * 40) % NCLUSTER);
+    char *got = search_ids(db, q, 50, 0, NULL);
+    assert_null(strstr(got, id));
+    assert_int_equal(count_ids(got), 50);
+    free(got);
+  }
+  char *before = search_ids(db, q3, 10, 0, "g = 2");
+  hdb_close(db);
+  db = open_db();
+  char *re = search_ids(db, q3, 10, 0, "g = 2");
+  assert_string_equal(before, re);
+  free(before);
+  free(re);
+
+  /* Past the deletion threshold optimize rebuilds (and retrains). */
+  OK(db, hdb_delete_where(db, "vec", "g = 0 OR g = 1", NULL));
+  live = count(db, "vec");
+  OK(db, hdb_index_optimize(db, "vec", "v"));
+  expect_index(db, HDB_INDEX_IVF_PQ, live, 0);
+  char *ex2 = search_ids(db, q3, 10, 1, NULL);
+  char *ap2 = search_ids(db, q3, 10, 0, NULL);
+  assert_true(overlap(ex2, ap2) >= 9);
+  free(ex2);
+  free(ap2);
+  OK(db, hdb_index_drop(db, "vec", "v"));
+  assert_int_equal(hdb_index_drop(db, "vec", "v"), HDB_NO_INDEX);
+  hdb_close(db);
+  cleanup_dir();
+}
+
 static void test_auto_index_type(void **state) {
   (void)state;
   fresh_dir("auto");
@@ -631,6 +795,7 @@ int main(void) {
       cmocka_unit_test(test_time_travel),
       cmocka_unit_test(test_hnsw_index),
       cmocka_unit_test(test_hnsw_optimize),
+      cmocka_unit_test(test_ivfpq_index),
       cmocka_unit_test(test_auto_index_type),
       cmocka_unit_test(test_kv_reopen_and_two_handles),
       cmocka_unit_test(test_second_process_reads_while_writing),

@@ -10,7 +10,8 @@
  *     v*.manifest, f-*.frag, d-*.del, ...   the table engine's files
  *     hdbidx-COL.json           index metadata (this backend's file)
  *     hdbidx-COL-vV.hnsw        HNSW graph over the rows of version V
- *     hdbidx-COL-vV.ids         record ids of the graph's node ids
+ *     hdbidx-COL-vV.ivfpq       or the IVF-PQ index over them
+ *     hdbidx-COL-vV.ids         record ids of the index's ids
  *   DIR/kv/                     the LSM store (opened on first KV use)
  *
  * Object graph
@@ -53,9 +54,11 @@
 #include "engine/kv/kv.h"
 #include "engine/table/table.h"
 #include "engine/vector/vec_hnsw.h"
+#include "engine/vector/vec_ivfpq.h"
 
-/* An index as described by its metadata file, with the HNSW graph loaded
- * when it has one. Immutable once loaded; refcounted (searches hold one). */
+/* An index as described by its metadata file, with its HNSW graph or
+ * IVF-PQ index loaded when it has one (an "ann" index: hnsw or ivf_pq,
+ * sharing the metadata, fragment map, ids file, tail scan and optimize). Immutable once loaded; refcounted (searches hold one). */
 typedef struct nat_frag_cov {
   char file[32];  /* fragment file name in the index's version */
   uint64_t base;  /* first index id of the fragment's rows */
@@ -67,11 +70,12 @@ typedef struct nat_index {
   char *column;
   hdb_index_type type;
   char *params;        /* compact JSON object */
-  int64_t version;     /* table version built on (hnsw) */
-  nat_frag_cov *frags; /* hnsw: the covered fragments */
+  int64_t version;     /* table version built on (ann) */
+  nat_frag_cov *frags; /* ann: the covered fragments */
   size_t n_frags;
-  uint64_t n_ids;      /* hnsw: index ids 0 .. n_ids */
-  hdb__hnsw *hnsw;     /* NULL for flat */
+  uint64_t n_ids;      /* ann: index ids 0 .. n_ids */
+  hdb__hnsw *hnsw;     /* set for hnsw only */
+  hdb__ivfpq *ivfpq;   /* set for ivf_pq only (a heap index; searches only read it) */
   char *id_bytes;      /* ids file payload: NUL-terminated ids */
   uint64_t *id_off;    /* n_ids + 1 offsets into id_bytes; UINT64_MAX: no row */
   void *id_file;       /* owned buffer holding the ids file */
@@ -84,9 +88,10 @@ typedef struct nat_index {
  * kernels), at or above it an hnsw graph. hdb_index_optimize upgrades an
  * auto flat index to hnsw once the table has grown past the threshold. */
 #define HDB__NAT_AUTO_HNSW_ROWS 10000u
-/* hdb_index_optimize rebuilds the graph from scratch, instead of updating
- * it, when more than 1/HDB__NAT_REBUILD_DIV of its nodes would be marked
- * deleted (deleted nodes still cost traversal time and recall). */
+/* hdb_index_optimize rebuilds an ann index from scratch, instead of
+ * updating it, when more than 1/HDB__NAT_REBUILD_DIV of its entries would
+ * be marked deleted (deleted entries still cost traversal or scan time and
+ * recall; an IVF-PQ rebuild also retrains its quantizers). */
 #define HDB__NAT_REBUILD_DIV 5u
 
 /* A cached index with the identity (device, inode) of the metadata file
@@ -186,7 +191,8 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
 hdb_status hdb__nat_index_drop(void *conn, const char *table, const char *column,
                                hdb_error *err);
 /* Brings the column's index up to the newest version (incremental for
- * hnsw: the tail is inserted, deleted rows are marked; see native_index.c). */
+ * hnsw and ivf_pq: the tail is inserted, deleted rows are marked; see
+ * native_index.c). */
 hdb_status hdb__nat_index_optimize(void *conn, const char *table, const char *column,
                                    hdb_error *err);
 hdb_status hdb__nat_index_list(void *conn, const char *table, hdb_index_info **infos,

@@ -15,7 +15,7 @@
  * The first handle to open a directory in the process sets its options;
  * later handles share that environment (native.h, invariant 1).
  *
- * Capabilities: persistent, kv, vector_search, vector_index (hnsw),
+ * Capabilities: persistent, kv, vector_search, vector_index (hnsw, ivf_pq),
  * aggregate, time_travel, schemaless. Transactions, scalar and full-text
  * indexes, TTL, pub/sub, stats and hybrid search are left NULL: the api
  * layer answers HDB_NOT_SUPPORTED.
@@ -226,6 +226,7 @@ static void nat_close(void *conn) {
 
 static uint32_t nat_capabilities(void *conn) {
   return HDB_CAP_PERSISTENT | HDB_CAP_KV | HDB_CAP_VECTOR_SEARCH | HDB_CAP_VECTOR_INDEX | HDB_CAP_INDEX_HNSW |
+         HDB_CAP_INDEX_IVF_PQ |
          HDB_CAP_AGGREGATE | HDB_CAP_TIME_TRAVEL | HDB_CAP_SCHEMALESS;
 }
 

@@ -1,11 +1,18 @@
 /*
  * native_index.c - vector indexes of native:// tables: create, drop, list,
- * and loading them for search.
+ * optimize, and loading them for search.
  *
  * Types: flat (a record that the column is searched exactly; no files
- * besides its metadata) and hnsw (engine/vector's graph). AUTO on a vector
- * column means flat below HDB__NAT_AUTO_HNSW_ROWS live rows, else hnsw
- * (recorded as "auto":true, so optimize can upgrade it later). Scalar, ivf_pq and full-text indexes are
+ * besides its metadata), and two "ann" kinds that share everything below
+ * but their data file: hnsw (engine/vector's graph) and ivf_pq
+ * (engine/vector's IVF-PQ index: params nlist, m, nprobe, refine, each
+ * defaulting to the engine's; it is trained on up to TRAIN_CAP live rows
+ * sampled with a fixed stride, so a column with no vectors cannot have
+ * one). The ann kinds go through one small interface (struct ann: new,
+ * fill, add, delete, save); the few kind switches are there and in
+ * load_index. AUTO on a vector column means flat below
+ * HDB__NAT_AUTO_HNSW_ROWS live rows, else hnsw (recorded as "auto":true,
+ * so optimize can upgrade it later). Scalar and full-text indexes are
  * HDB_NOT_SUPPORTED (HDB_CAP_SCALAR_INDEX and HDB_CAP_FULLTEXT are off).
  *
  * Files, in the table directory (the table engine's cleanup only touches
@@ -14,7 +21,10 @@
  *                        fsync, rename): the index exists exactly when it
  *                        does. {"column","type","params","version","n_ids",
  *                        "frags":[{"file","base","rows"}]}
- *   hdbidx-COL-vV.hnsw   the graph built over version V (hdb__hnsw_save)
+ *   hdbidx-COL-vV.hnsw   hnsw: the graph built over version V (hdb__hnsw_save)
+ *   hdbidx-COL-vV.ivfpq  ivf_pq: the index over version V (hdb__ivfpq_save;
+ *                        it holds codes, not vectors: search re-ranks from
+ *                        the table's mapped vector blocks)
  *   hdbidx-COL-vV.ids    the record id of every index id (format below)
  *
  * Ids file (format version 1, little-endian): "HNID" magic, u32 version,
@@ -29,22 +39,25 @@
  * (new inode: every write of it is a rename), so handles in other
  * processes see creates and drops.
  *
- * Optimize (hdb__nat_index_optimize) moves an hnsw index from version V to
+ * Optimize (hdb__nat_index_optimize) moves an ann index from version V to
  * the newest version W without rebuilding:
- *  1. The graph is copied into a writable heap graph (hdb__hnsw_thaw).
+ *  1. A writable copy is made: the graph is copied into a heap graph
+ *     (hdb__hnsw_thaw); an IVF-PQ index is opened again from V's file.
  *  2. Fragments of W the index knows keep their ids; rows W has deleted
- *     (or nulled) in them are marked deleted in the graph. Known fragments
+ *     (or nulled) in them are marked deleted in the index. Known fragments
  *     W no longer has (compaction rewrote them) have all their ids marked
  *     deleted: their rows live on in W's new fragments.
  *  3. Every fragment of W the index does not know (appends, rewrites by
  *     update or compaction) gets fresh ids after the old n_ids and its
- *     live rows are inserted. So rows updated (delete + append) end up with
- *     the old id dead and the new one live.
- *  4. When more than 1/HDB__NAT_REBUILD_DIV of the nodes are then marked
- *     deleted, the graph is built from W from scratch instead (dense ids).
- *  5. Graph and ids files are written under W, then the metadata (atomic
+ *     live rows are inserted (IVF-PQ: assigned and encoded with the
+ *     quantizers trained at build time). So rows updated (delete + append)
+ *     end up with the old id dead and the new one live.
+ *  4. When more than 1/HDB__NAT_REBUILD_DIV of the entries are then marked
+ *     deleted, the index is built from W from scratch instead (dense ids;
+ *     IVF-PQ retrains).
+ *  5. Data and ids files are written under W, then the metadata (atomic
  *     rename: the switch), then V's files are removed. A reader that loaded
- *     V's metadata just before the switch fails to open V's graph and
+ *     V's metadata just before the switch fails to open V's data file and
  *     retries with the new metadata (hdb__nat_index_find).
  */
 #include <dirent.h>
@@ -82,6 +95,7 @@ void hdb__nat_index_put(nat_index *ix) {
   if (!ix) return;
   if (atomic_fetch_sub(&ix->refs, 1) != 1) return;
   hdb__hnsw_free(ix->hnsw);
+  hdb__ivfpq_free(ix->ivfpq);
   hdb__free_mem(ix->column);
   hdb__free_mem(ix->params);
   hdb__free_mem(ix->frags);
@@ -223,7 +237,8 @@ corrupt:
   return hdb__fail(err, HDB_CORRUPT, "%s: bad ids file", path);
 }
 
-/* Parses the metadata file; loads the graph and ids for hnsw. */
+/* Parses the metadata file; loads the index data file and ids for the
+ * ann kinds (hnsw, ivf_pq). */
 static hdb_status load_index(const nat_table *t, const char *column, nat_index **out,
                              hdb_error *err) {
   *out = NULL;
@@ -262,7 +277,7 @@ static hdb_status load_index(const nat_table *t, const char *column, nat_index *
     rc = hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
     goto fail;
   }
-  if (ix->type == HDB_INDEX_HNSW) {
+  if (ix->type == HDB_INDEX_HNSW || ix->type == HDB_INDEX_IVF_PQ) {
     if (!cJSON_IsNumber(ver) || !cJSON_IsNumber(nids) || !cJSON_IsArray(frags)) goto corrupt;
     ix->version = (int64_t)ver->valuedouble;
     ix->n_ids = (uint64_t)nids->valuedouble;
@@ -287,12 +302,17 @@ static hdb_status load_index(const nat_table *t, const char *column, nat_index *
       if (ix->frags[i].base + ix->frags[i].rows > ix->n_ids) goto corrupt;
       i++;
     }
-    p2 = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)ix->version);
+    p2 = tpath(t,
+               ix->type == HDB_INDEX_IVF_PQ ? "hdbidx-%s-v%lld.ivfpq" : "hdbidx-%s-v%lld.hnsw",
+               column, (long long)ix->version);
     if (!p2) {
       rc = hdb__fail(err, HDB_NOMEM, "out of memory loading %s", path);
       goto fail;
     }
-    rc = hdb__hnsw_open(p2, &ix->hnsw, err);
+    if (ix->type == HDB_INDEX_IVF_PQ)
+      rc = hdb__ivfpq_open(p2, &ix->ivfpq, err);
+    else
+      rc = hdb__hnsw_open(p2, &ix->hnsw, err);
     if (rc != HDB_OK) goto fail;
     hdb__free_mem(p2);
     p2 = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)ix->version);
@@ -425,36 +445,121 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
   sb_add(b, tmp, (size_t)n);
 }
 
-/* Reads the hnsw parameters from the params object. */
-static hdb_status hnsw_params(const char *params, const char *column, const char *table,
-                              hdb__hnsw_params *hp, hdb_error *err) {
-  memset(hp, 0, sizeof *hp);
+/* ------------------------------------------------------------------ */
+/* Ann indexes: hnsw and ivf_pq behind one small interface             */
+/* ------------------------------------------------------------------ */
+
+/* An hnsw graph or an IVF-PQ index being built or updated; exactly one of
+ * g and q is set once created. The build, optimize and persist code below
+ * speaks only this, so both kinds share the metadata, fragment map, ids
+ * file and incremental update. */
+typedef struct ann {
+  hdb_index_type type;
+  hdb__hnsw *g;
+  hdb__ivfpq *q;
+} ann;
+
+static int is_ann(hdb_index_type type) {
+  return type == HDB_INDEX_HNSW || type == HDB_INDEX_IVF_PQ;
+}
+
+/* File name pattern of an ann index's data file (column, version). */
+static const char *ann_fmt(hdb_index_type type) {
+  return type == HDB_INDEX_IVF_PQ ? "hdbidx-%s-v%lld.ivfpq" : "hdbidx-%s-v%lld.hnsw";
+}
+
+static void ann_free(ann *a) {
+  hdb__hnsw_free(a->g);
+  hdb__ivfpq_free(a->q);
+  a->g = NULL;
+  a->q = NULL;
+}
+
+static size_t ann_count(const ann *a) {
+  return a->g ? hdb__hnsw_count(a->g) : hdb__ivfpq_count(a->q);
+}
+
+static size_t ann_deleted(const ann *a) {
+  return a->g ? hdb__hnsw_deleted(a->g) : hdb__ivfpq_deleted(a->q);
+}
+
+static hdb_status ann_add(ann *a, const float *vecs, uint64_t first_id, size_t n,
+                          hdb_error *err) {
+  if (a->g) return hdb__hnsw_add(a->g, vecs, NULL, first_id, n, 0, err);
+  return hdb__ivfpq_add(a->q, vecs, NULL, first_id, n, 0, err);
+}
+
+static hdb_status ann_delete(ann *a, const uint64_t *ids, size_t n, hdb_error *err) {
+  if (a->g) return hdb__hnsw_delete(a->g, ids, n, NULL, err);
+  return hdb__ivfpq_delete(a->q, ids, n, NULL, err);
+}
+
+static hdb_status ann_save(const ann *a, const char *path, hdb_error *err) {
+  if (a->g) return hdb__hnsw_save(a->g, path, err);
+  return hdb__ivfpq_save(a->q, path, err);
+}
+
+/* Reads the positive integer parameters of an index type from the params
+ * object: names[i] goes to *dst[i]. */
+static hdb_status int_params(const char *params, const char *column, const char *table,
+                             hdb_index_type type, const char *const *names, uint32_t *const *dst,
+                             size_t n, hdb_error *err) {
   cJSON *j = NULL;
   hdb_status rc = hdb__json_parse(params, strlen(params), &j, err);
   if (rc != HDB_OK) return rc;
   const cJSON *it;
   cJSON_ArrayForEach(it, j) {
-    uint32_t *dst = strcmp(it->string, "m") == 0                 ? &hp->m
-                    : strcmp(it->string, "ef_construction") == 0 ? &hp->ef_construction
-                    : strcmp(it->string, "ef_search") == 0       ? &hp->ef_search
-                                                                 : NULL;
-    if (!dst) {
+    size_t i = 0;
+    while (i < n && strcmp(it->string, names[i]) != 0) i++;
+    if (i == n) {
+      char known[128] = "";
+      for (size_t k = 0; k < n; k++) {
+        strncat(known, k ? ", " : "", sizeof known - strlen(known) - 1);
+        strncat(known, names[k], sizeof known - strlen(known) - 1);
+      }
       rc = hdb__fail(err, HDB_INVALID_ARGUMENT,
-                     "hnsw index on column '%s' of table '%s': unknown parameter '%s' (known: "
-                     "m, ef_construction, ef_search)",
-                     column, table, it->string);
+                     "%s index on column '%s' of table '%s': unknown parameter '%s' (known: %s)",
+                     type_name(type), column, table, it->string, known);
       break;
     }
     if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 100000 ||
         it->valuedouble != (double)(uint32_t)it->valuedouble) {
       rc = hdb__fail(err, HDB_INVALID_ARGUMENT,
-                     "hnsw index on column '%s' of table '%s': '%s' must be a positive integer",
-                     column, table, it->string);
+                     "%s index on column '%s' of table '%s': '%s' must be a positive integer",
+                     type_name(type), column, table, it->string);
       break;
     }
-    *dst = (uint32_t)it->valuedouble;
+    *dst[i] = (uint32_t)it->valuedouble;
   }
   cJSON_Delete(j);
+  return rc;
+}
+
+/* A new empty (for ivf_pq: untrained) index of the type, its parameters
+ * read from the params object. */
+static hdb_status ann_new(hdb_index_type type, const hdb__column *col, const char *table,
+                          const char *params, ann *a, hdb_error *err) {
+  memset(a, 0, sizeof *a);
+  a->type = type;
+  hdb_status rc;
+  if (type == HDB_INDEX_HNSW) {
+    hdb__hnsw_params hp;
+    memset(&hp, 0, sizeof hp);
+    static const char *const names[] = {"m", "ef_construction", "ef_search"};
+    uint32_t *const dst[] = {&hp.m, &hp.ef_construction, &hp.ef_search};
+    rc = int_params(params, col->name, table, type, names, dst, 3, err);
+    if (rc != HDB_OK) return rc;
+    rc = hdb__hnsw_new(col->dim, col->metric, &hp, &a->g, err);
+  } else {
+    hdb__ivfpq_params ip;
+    memset(&ip, 0, sizeof ip);
+    static const char *const names[] = {"nlist", "m", "nprobe", "refine"};
+    uint32_t *const dst[] = {&ip.nlist, &ip.m, &ip.nprobe, &ip.refine};
+    rc = int_params(params, col->name, table, type, names, dst, 4, err);
+    if (rc != HDB_OK) return rc;
+    rc = hdb__ivfpq_new(col->dim, col->metric, &ip, &a->q, err);
+  }
+  if (rc != HDB_OK && err) hdb__err_prefix(err, "index on column '%s' of table '%s'", col->name, table);
   return rc;
 }
 
@@ -511,32 +616,106 @@ static int bit_at(const uint8_t *bits, uint64_t r) {
   return bits && ((bits[r >> 3] >> (r & 7)) & 1);
 }
 
+static int row_live(const float *data, const uint8_t *del, const uint8_t *nulls, uint64_t r) {
+  return data && !bit_at(del, r) && !bit_at(nulls, r);
+}
+
 /* Inserts the live, non-null rows of one fragment's block under ids
- * base + row, in contiguous runs (the graph takes contiguous vectors). */
-static hdb_status insert_block(hdb__hnsw *g, const float *data, uint64_t rows, uint32_t dim,
+ * base + row, in contiguous runs (both kinds take contiguous vectors). */
+static hdb_status insert_block(ann *a, const float *data, uint64_t rows, uint32_t dim,
                                const uint8_t *del, const uint8_t *nulls, uint64_t base,
                                hdb_error *err) {
   for (uint64_t r = 0; data && r < rows;) {
-    while (r < rows && (bit_at(del, r) || bit_at(nulls, r))) r++;
+    while (r < rows && !row_live(data, del, nulls, r)) r++;
     uint64_t start = r;
-    while (r < rows && !(bit_at(del, r) || bit_at(nulls, r))) r++;
+    while (r < rows && row_live(data, del, nulls, r)) r++;
     if (r > start) {
-      hdb_status rc = hdb__hnsw_add(g, data + start * (size_t)dim, NULL, base + start,
-                                    (size_t)(r - start), 0, err);
+      hdb_status rc = ann_add(a, data + start * (size_t)dim, base + start, (size_t)(r - start), err);
       if (rc != HDB_OK) return rc;
     }
   }
   return HDB_OK;
 }
 
-/* The metadata of an hnsw index over snapshot s whose fragment f has
- * index ids bases[f] .. bases[f] + rows. */
-static hdb_status meta_hnsw(sbuf *meta, hdb__tbl_snap *s, const char *column, const char *params,
-                            const uint64_t *bases, uint64_t n_ids, int auto_chosen,
-                            hdb_error *err) {
+/* Rows an IVF-PQ build trains on at most (the engine samples further). */
+#define TRAIN_CAP 262144u
+
+/* Trains an untrained IVF-PQ index on every stride-th live row of s (a
+ * contiguous copy of at most TRAIN_CAP rows). HDB_INVALID_ARGUMENT when
+ * the column has no live vector: there is nothing to train on. */
+static hdb_status train_ivfpq(ann *a, hdb__tbl_snap *s, const hdb__column *col, const char *table,
+                              hdb_error *err) {
   size_t nf = hdb__tbl_snap_fragments(s);
-  sb_printf(meta, "{\"column\":\"%s\",\"type\":\"hnsw\",\"params\":%s,\"version\":%lld,%s\"frags\":[",
-            column, params, (long long)hdb__tbl_snap_version(s), auto_chosen ? "\"auto\":true," : "");
+  uint64_t live = 0;
+  hdb_status rc = HDB_OK;
+  for (size_t f = 0; f < nf; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
+    if (rc != HDB_OK) return rc;
+    for (uint64_t r = 0; r < rows; r++) live += (uint64_t)row_live(data, del, nulls, r);
+  }
+  if (live == 0)
+    return hdb__fail(err, HDB_INVALID_ARGUMENT,
+                     "ivf_pq index on column '%s' of table '%s': no vectors to train on; "
+                     "insert rows first",
+                     col->name, table);
+  uint64_t stride = (live + TRAIN_CAP - 1) / TRAIN_CAP, seen = 0;
+  size_t n = 0, cap = (size_t)((live + stride - 1) / stride);
+  float *vecs = hdb__malloc(cap * col->dim * sizeof *vecs);
+  if (!vecs) return hdb__fail(err, HDB_NOMEM, "out of memory training an index");
+  for (size_t f = 0; f < nf && rc == HDB_OK; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
+    for (uint64_t r = 0; rc == HDB_OK && r < rows; r++) {
+      if (!row_live(data, del, nulls, r)) continue;
+      if (seen++ % stride == 0 && n < cap)
+        memcpy(vecs + n++ * col->dim, data + r * (size_t)dim, col->dim * sizeof *vecs);
+    }
+  }
+  if (rc == HDB_OK) rc = hdb__ivfpq_train(a->q, vecs, n, 0, err);
+  hdb__free_mem(vecs);
+  return rc;
+}
+
+/* Fills a new index with every live row of s under dense ids (bases[f]
+ * set for every fragment; *n_ids the id space), training it first when
+ * it is an IVF-PQ index. */
+static hdb_status ann_fill(ann *a, hdb__tbl_snap *s, const hdb__column *col, const char *table,
+                           uint64_t *bases, uint64_t *n_ids, hdb_error *err) {
+  hdb_status rc = HDB_OK;
+  if (a->q) rc = train_ivfpq(a, s, col, table, err);
+  size_t nf = hdb__tbl_snap_fragments(s);
+  uint64_t base = 0;
+  for (size_t f = 0; rc == HDB_OK && f < nf; f++) {
+    const float *data;
+    uint64_t rows;
+    uint32_t dim;
+    const uint8_t *del, *nulls;
+    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
+    if (rc != HDB_OK) break;
+    bases[f] = base;
+    rc = insert_block(a, data, rows, dim, del, nulls, base, err);
+    base += rows;
+  }
+  *n_ids = base;
+  return rc;
+}
+
+/* The metadata of an ann index over snapshot s whose fragment f has
+ * index ids bases[f] .. bases[f] + rows. */
+static hdb_status meta_ann(sbuf *meta, hdb_index_type type, hdb__tbl_snap *s, const char *column,
+                           const char *params, const uint64_t *bases, uint64_t n_ids,
+                           int auto_chosen, hdb_error *err) {
+  size_t nf = hdb__tbl_snap_fragments(s);
+  sb_printf(meta, "{\"column\":\"%s\",\"type\":\"%s\",\"params\":%s,\"version\":%lld,%s\"frags\":[",
+            column, type_name(type), params, (long long)hdb__tbl_snap_version(s),
+            auto_chosen ? "\"auto\":true," : "");
   for (size_t f = 0; f < nf; f++) {
     const float *data;
     uint64_t rows;
@@ -553,13 +732,13 @@ static hdb_status meta_hnsw(sbuf *meta, hdb__tbl_snap *s, const char *column, co
   return HDB_OK;
 }
 
-/* Writes the graph and the ids file of an index over s (version V). */
-static hdb_status persist_hnsw(nat_table *t, hdb__tbl_snap *s, const char *column,
-                               const hdb__hnsw *g, const uint64_t *bases, uint64_t n_ids,
-                               hdb_error *err) {
+/* Writes the index data file and the ids file of an index over s
+ * (version V). */
+static hdb_status persist_ann(nat_table *t, hdb__tbl_snap *s, const char *column, const ann *a,
+                              const uint64_t *bases, uint64_t n_ids, hdb_error *err) {
   int64_t version = hdb__tbl_snap_version(s);
   sbuf ids = {0};
-  char *gpath = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)version);
+  char *gpath = tpath(t, ann_fmt(a->type), column, (long long)version);
   char *ipath = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)version);
   hdb_status rc;
   if (!gpath || !ipath) {
@@ -567,7 +746,7 @@ static hdb_status persist_hnsw(nat_table *t, hdb__tbl_snap *s, const char *colum
     goto done;
   }
   rc = build_ids(s, bases, n_ids, &ids, err);
-  if (rc == HDB_OK) rc = hdb__hnsw_save(g, gpath, err);
+  if (rc == HDB_OK) rc = ann_save(a, gpath, err);
   if (rc == HDB_OK) rc = write_atomic(t, ipath, ids.p, ids.n, err);
 done:
   hdb__free_mem(ids.p);
@@ -576,36 +755,27 @@ done:
   return rc;
 }
 
-/* Builds the graph over snapshot s and writes its files and metadata. */
-static hdb_status build_hnsw(nat_table *t, hdb__tbl_snap *s, const hdb__column *col,
-                             const char *params, int auto_chosen, sbuf *meta, hdb_error *err) {
-  hdb__hnsw_params hp;
-  hdb_status rc = hnsw_params(params, col->name, t->name, &hp, err);
+/* Builds an ann index of the type over snapshot s and writes its files
+ * and (into meta, for the caller to write last) its metadata. */
+static hdb_status build_ann(nat_table *t, hdb__tbl_snap *s, const hdb__column *col,
+                            hdb_index_type type, const char *params, int auto_chosen, sbuf *meta,
+                            hdb_error *err) {
+  ann a;
+  hdb_status rc = ann_new(type, col, t->name, params, &a, err);
   if (rc != HDB_OK) return rc;
   size_t nf = hdb__tbl_snap_fragments(s);
-  uint64_t *bases = hdb__calloc(nf ? nf : 1, sizeof *bases);
-  hdb__hnsw *g = NULL;
-  if (!bases) return hdb__fail(err, HDB_NOMEM, "out of memory building an index");
-  rc = hdb__hnsw_new(col->dim, col->metric, &hp, &g, err);
-  if (rc != HDB_OK) goto done;
-  uint64_t base = 0;
-  for (size_t f = 0; f < nf; f++) {
-    const float *data;
-    uint64_t rows;
-    uint32_t dim;
-    const uint8_t *del, *nulls;
-    rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
-    if (rc != HDB_OK) goto done;
-    bases[f] = base;
-    rc = insert_block(g, data, rows, dim, del, nulls, base, err);
-    if (rc != HDB_OK) goto done;
-    base += rows;
+  uint64_t *bases = hdb__calloc(nf ? nf : 1, sizeof *bases), n_ids = 0;
+  if (!bases) {
+    rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
+    goto done;
   }
-  rc = meta_hnsw(meta, s, col->name, params, bases, base, auto_chosen, err);
+  rc = ann_fill(&a, s, col, t->name, bases, &n_ids, err);
+  if (rc == HDB_OK)
+    rc = meta_ann(meta, type, s, col->name, params, bases, n_ids, auto_chosen, err);
   if (rc == HDB_OK && meta->oom) rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
-  if (rc == HDB_OK) rc = persist_hnsw(t, s, col->name, g, bases, base, err);
+  if (rc == HDB_OK) rc = persist_ann(t, s, col->name, &a, bases, n_ids, err);
 done:
-  hdb__hnsw_free(g);
+  ann_free(&a);
   hdb__free_mem(bases);
   return rc;
 }
@@ -638,7 +808,7 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
   int auto_chosen = type == HDB_INDEX_AUTO && is_vec;
   if (auto_chosen)
     type = hdb__tbl_snap_rows(s) < HDB__NAT_AUTO_HNSW_ROWS ? HDB_INDEX_FLAT : HDB_INDEX_HNSW;
-  if (type == HDB_INDEX_FLAT || type == HDB_INDEX_HNSW) {
+  if (type == HDB_INDEX_FLAT || is_ann(type)) {
     if (!is_vec) {
       rc = hdb__fail(err, HDB_NOT_SUPPORTED,
                      "a %s index needs a vector column; column '%s' of table '%s' is %s",
@@ -648,7 +818,7 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
   } else {
     rc = hdb__fail(err, HDB_NOT_SUPPORTED,
                    "the native backend has no %s index (column '%s' of table '%s'); it has "
-                   "flat and hnsw vector indexes",
+                   "flat, hnsw and ivf_pq vector indexes",
                    type == HDB_INDEX_AUTO ? "scalar" : type_name(type), column, table);
     goto done;
   }
@@ -686,7 +856,7 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
     sb_add(&meta, "}", 1);
     if (meta.oom) goto nomem;
   } else {
-    rc = build_hnsw(t, s, col, ptext, auto_chosen, &meta, err);
+    rc = build_ann(t, s, col, type, ptext, auto_chosen, &meta, err);
     if (rc != HDB_OK) goto done;
   }
   rc = write_atomic(t, mpath, meta.p, meta.n, err);
@@ -723,15 +893,15 @@ static int ids_push_range(uint64_t **v, size_t *n, size_t *cap, uint64_t lo, uin
 }
 
 /*
- * Steps 1-4 of the file comment: the updated graph over s, with
+ * Steps 1-4 of the file comment: the updated index over s, with
  * bases[f] set for every fragment of s and *n_ids the new id space.
  * *rebuilt = 1 when the deletions forced a build from scratch (bases are
- * then dense). The caller owns *out.
+ * then dense). The caller owns *out (ann_free).
  */
-static hdb_status update_hnsw(nat_table *t, const nat_index *ix, hdb__tbl_snap *s,
-                              const hdb__column *col, uint64_t *bases, uint64_t *n_ids,
-                              hdb__hnsw **out, int *rebuilt, hdb_error *err) {
-  *out = NULL;
+static hdb_status update_ann(nat_table *t, const nat_index *ix, hdb__tbl_snap *s,
+                             const hdb__column *col, uint64_t *bases, uint64_t *n_ids, ann *out,
+                             int *rebuilt, hdb_error *err) {
+  memset(out, 0, sizeof *out);
   *rebuilt = 0;
   size_t nf = hdb__tbl_snap_fragments(s);
   uint64_t *dead = NULL;
@@ -739,7 +909,8 @@ static hdb_status update_hnsw(nat_table *t, const nat_index *ix, hdb__tbl_snap *
   char (*names)[32] = hdb__calloc(nf ? nf : 1, sizeof *names);
   uint8_t *known = hdb__calloc(ix->n_frags ? ix->n_frags : 1, 1);
   int *covered = hdb__calloc(nf ? nf : 1, sizeof *covered);
-  hdb__hnsw *g = NULL;
+  char *qpath = NULL;
+  ann a = {ix->type, NULL, NULL};
   hdb_status rc = HDB_OK;
   uint64_t tail_rows = 0, next = ix->n_ids;
   if (!names || !known || !covered) goto nomem;
@@ -756,7 +927,7 @@ static hdb_status update_hnsw(nat_table *t, const nat_index *ix, hdb__tbl_snap *
         known[i] = 1;
         covered[f] = 1;
         bases[f] = ix->frags[i].base;
-        /* Rows deleted or nulled since: their nodes die. */
+        /* Rows deleted or nulled since: their entries die. */
         for (uint64_t r = 0; r < rows; r++)
           if ((bit_at(del, r) || bit_at(nulls, r) || !data) &&
               !ids_push_range(&dead, &n_dead, &dead_cap, bases[f] + r, bases[f] + r + 1))
@@ -773,44 +944,48 @@ static hdb_status update_hnsw(nat_table *t, const nat_index *ix, hdb__tbl_snap *
     if (!known[i] && !ids_push_range(&dead, &n_dead, &dead_cap, ix->frags[i].base,
                                      ix->frags[i].base + ix->frags[i].rows))
       goto nomem;
-  rc = hdb__hnsw_thaw(ix->hnsw, (size_t)tail_rows, &g, err);
-  if (rc == HDB_OK && n_dead) rc = hdb__hnsw_delete(g, dead, n_dead, NULL, err);
-  if (rc != HDB_OK) goto done;
-  if ((uint64_t)hdb__hnsw_deleted(g) * HDB__NAT_REBUILD_DIV >
-      (uint64_t)hdb__hnsw_count(g) + tail_rows) {
-    /* Too many dead nodes: build from scratch with dense ids. */
-    hdb__hnsw_free(g);
-    g = NULL;
-    hdb__hnsw_params hp = hdb__hnsw_get_params(ix->hnsw);
-    rc = hdb__hnsw_new(col->dim, col->metric, &hp, &g, err);
-    next = 0;
-    for (size_t f = 0; rc == HDB_OK && f < nf; f++) covered[f] = 0;
-    *rebuilt = 1;
+  /* A writable copy: the loaded index is shared with searches. The graph
+   * thaws; an IVF-PQ index is read again from its file (open gives a
+   * heap index of its own). */
+  if (ix->type == HDB_INDEX_IVF_PQ) {
+    qpath = tpath(t, ann_fmt(ix->type), col->name, (long long)ix->version);
+    if (!qpath) goto nomem;
+    rc = hdb__ivfpq_open(qpath, &a.q, err);
+  } else {
+    rc = hdb__hnsw_thaw(ix->hnsw, (size_t)tail_rows, &a.g, err);
   }
-  for (size_t f = 0; rc == HDB_OK && f < nf; f++) {
+  if (rc == HDB_OK && n_dead) rc = ann_delete(&a, dead, n_dead, err);
+  if (rc != HDB_OK) goto done;
+  if ((uint64_t)ann_deleted(&a) * HDB__NAT_REBUILD_DIV > (uint64_t)ann_count(&a) + tail_rows) {
+    /* Too many dead entries: build from scratch with dense ids (an IVF-PQ
+     * index is retrained on the surviving rows). */
+    ann_free(&a);
+    rc = ann_new(ix->type, col, t->name, ix->params, &a, err);
+    if (rc == HDB_OK) rc = ann_fill(&a, s, col, t->name, bases, &next, err);
+    *rebuilt = 1;
+    if (rc != HDB_OK) goto done;
+  }
+  for (size_t f = 0; !*rebuilt && f < nf; f++) {
     if (covered[f]) continue;
     const float *data;
     uint64_t rows;
     uint32_t dim;
     const uint8_t *del, *nulls;
     rc = hdb__tbl_vector_block(s, f, col->name, &data, &rows, &dim, &del, &nulls, err);
-    if (rc != HDB_OK) break;
-    if (*rebuilt) {
-      bases[f] = next;
-      next += rows;
-    }
-    rc = insert_block(g, data, rows, dim, del, nulls, bases[f], err);
+    if (rc == HDB_OK) rc = insert_block(&a, data, rows, dim, del, nulls, bases[f], err);
+    if (rc != HDB_OK) goto done;
   }
-  if (rc != HDB_OK) goto done;
   *n_ids = next;
-  *out = g;
-  g = NULL;
+  *out = a;
+  a.g = NULL;
+  a.q = NULL;
   goto done;
 nomem:
   rc = hdb__fail(err, HDB_NOMEM, "out of memory optimizing the index of column '%s' of table '%s'",
                  col->name, t->name);
 done:
-  hdb__hnsw_free(g);
+  ann_free(&a);
+  hdb__free_mem(qpath);
   hdb__free_mem(dead);
   hdb__free_mem(names);
   hdb__free_mem(known);
@@ -828,7 +1003,7 @@ hdb_status hdb__nat_index_optimize(void *conn, const char *table, const char *co
   if (rc != HDB_OK) return rc;
   nat_index *ix = NULL;
   hdb__tbl_snap *s = NULL;
-  hdb__hnsw *g = NULL;
+  ann g = {HDB_INDEX_HNSW, NULL, NULL};
   uint64_t *bases = NULL;
   char *mpath = NULL, *og = NULL, *oi = NULL;
   sbuf meta = {0};
@@ -848,27 +1023,27 @@ hdb_status hdb__nat_index_optimize(void *conn, const char *table, const char *co
   if (ix->type == HDB_INDEX_FLAT) {
     /* Always current; an auto choice is revisited as the table grows. */
     if (!ix->auto_chosen || hdb__tbl_snap_rows(s) < HDB__NAT_AUTO_HNSW_ROWS) goto done;
-    rc = build_hnsw(t, s, col, ix->params, 1, &meta, err);
+    rc = build_ann(t, s, col, HDB_INDEX_HNSW, ix->params, 1, &meta, err);
     if (rc == HDB_OK) rc = write_atomic(t, mpath, meta.p, meta.n, err);
     hdb__nat_index_invalidate(t);
     goto done;
   }
-  if (ix->type != HDB_INDEX_HNSW || ix->version == hdb__tbl_snap_version(s)) goto done;
+  if (!is_ann(ix->type) || ix->version == hdb__tbl_snap_version(s)) goto done;
   size_t nf = hdb__tbl_snap_fragments(s);
   bases = hdb__calloc(nf ? nf : 1, sizeof *bases);
   if (!bases) goto nomem;
   uint64_t n_ids = 0;
   int rebuilt = 0;
-  rc = update_hnsw(t, ix, s, col, bases, &n_ids, &g, &rebuilt, err);
+  rc = update_ann(t, ix, s, col, bases, &n_ids, &g, &rebuilt, err);
   if (rc != HDB_OK) goto done;
-  rc = meta_hnsw(&meta, s, column, ix->params, bases, n_ids, ix->auto_chosen, err);
+  rc = meta_ann(&meta, ix->type, s, column, ix->params, bases, n_ids, ix->auto_chosen, err);
   if (rc != HDB_OK) goto done;
   if (meta.oom) goto nomem;
-  rc = persist_hnsw(t, s, column, g, bases, n_ids, err);
+  rc = persist_ann(t, s, column, &g, bases, n_ids, err);
   if (rc == HDB_OK) rc = write_atomic(t, mpath, meta.p, meta.n, err);
   if (rc == HDB_OK) {
     /* The new metadata is in place: the old version's files are garbage. */
-    og = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)ix->version);
+    og = tpath(t, ann_fmt(ix->type), column, (long long)ix->version);
     oi = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)ix->version);
     if (og) unlink(og);
     if (oi) unlink(oi);
@@ -879,7 +1054,7 @@ nomem:
   rc = hdb__fail(err, HDB_NOMEM, "out of memory optimizing the index of column '%s' of table '%s'",
                  column, table);
 done:
-  hdb__hnsw_free(g);
+  ann_free(&g);
   hdb__free_mem(bases);
   hdb__free_mem(meta.p);
   hdb__free_mem(mpath);
@@ -910,13 +1085,13 @@ hdb_status hdb__nat_index_drop(void *conn, const char *table, const char *column
   if (rc == HDB_OK) {
     /* The metadata goes first: from then on the index does not exist. */
     char *m = meta_path(t, column);
-    char *g = tpath(t, "hdbidx-%s-v%lld.hnsw", column, (long long)ix->version);
+    char *g = tpath(t, ann_fmt(ix->type), column, (long long)ix->version);
     char *i = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)ix->version);
     if (!m || !g || !i)
       rc = hdb__fail(err, HDB_NOMEM, "out of memory dropping an index");
     else if (unlink(m) != 0)
       rc = hdb__fail(err, HDB_IO, "%s: %s", m, strerror(errno));
-    if (rc == HDB_OK && ix->type == HDB_INDEX_HNSW) {
+    if (rc == HDB_OK && is_ann(ix->type)) {
       unlink(g);
       unlink(i);
     }
@@ -1005,7 +1180,7 @@ hdb_status hdb__nat_index_list(void *conn, const char *table, hdb_index_info **i
     out[n].params = hdb__strdup(ix->params);
     out[n].type = ix->type;
     n++;
-    if (ix->type == HDB_INDEX_HNSW) {
+    if (is_ann(ix->type)) {
       coverage(s, ix, &out[n - 1].rows_indexed, &out[n - 1].rows_unindexed);
     } else {
       out[n - 1].rows_indexed = hdb__tbl_snap_rows(s);

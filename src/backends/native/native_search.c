@@ -1,12 +1,12 @@
 /*
  * native_search.c - vector search on native:// tables: exact over the
- * memory-mapped vector blocks with the engine's SIMD kernels, or HNSW
- * over the indexed fragments merged with an exact scan of the unindexed
- * tail.
+ * memory-mapped vector blocks with the engine's SIMD kernels, or an ann
+ * index (HNSW or IVF-PQ) over the indexed fragments merged with an exact
+ * scan of the unindexed tail.
  *
  * Plan, on one pinned snapshot S (the requested version or the newest):
  *  1. Vector blocks of every fragment of S (mapped, with S's deletion and
- *     null bitmaps). When the column has an HNSW index of the same metric
+ *     null bitmaps). When the column has an ann index of the same metric
  *     and `exact` is off, each fragment of S is either covered (the index
  *     knows its file: ids base..base+rows) or in the tail (native.h, 3).
  *  2. One id-only scan of S with the filter (skipped when there is no
@@ -16,9 +16,14 @@
  *     from the mapped block and competes in a bounded top-k heap ordered
  *     by (distance, id). Without a filter, covered rows are eligible when
  *     S has not deleted them and their vector is not null.
- *  3. The HNSW search runs with that bitmap (so deleted, null and filtered
+ *  3. The index search runs with that bitmap (so deleted, null and filtered
  *     rows never come back, and k results come back whenever k covered
  *     rows are eligible); its hits join the same heap under their ids.
+ *     HNSW takes the search's ef. IVF-PQ takes nprobe and refine (0: the
+ *     index's defaults) and re-ranks its candidates exactly, reading their
+ *     vectors through a fetch callback: index id -> the covered fragment
+ *     whose ids hold it (binary search over the bases of S's covered
+ *     fragments) -> that fragment's mapped block of S.
  *  4. The k survivors are read by id from S, their distances recomputed
  *     with core's reference distance, re-sorted by (distance, id), and
  *     projected. Ties are decided by the record id in the heap itself, so
@@ -168,18 +173,86 @@ static hdb_status scan_rows(search_ctx *x, hdb__tbl_snap *snap, const hdb__expr 
   return rc;
 }
 
-/* Step 3: the graph search over the covered rows. */
-static hdb_status hnsw_part(search_ctx *x, const nat_index *ix, hdb_error *err) {
+/* A covered fragment of S by its first index id (IVF-PQ refine). */
+typedef struct cov_ref {
+  uint64_t base;
+  size_t f;
+} cov_ref;
+
+typedef struct fetch_ctx {
+  const search_ctx *x;
+  const cov_ref *cov; /* sorted by base; the id ranges are disjoint */
+  size_t n_cov;
+} fetch_ctx;
+
+static int cov_cmp(const void *a, const void *b) {
+  uint64_t x = ((const cov_ref *)a)->base, y = ((const cov_ref *)b)->base;
+  return x < y ? -1 : x > y;
+}
+
+/* hdb__ivfpq_fetch_fn over S's mapped blocks: NULL when no covered
+ * fragment of S holds the id as a non-null vector (the index only returns
+ * eligible ids, which are such rows). */
+static const float *fetch_row(void *ctx, uint64_t id, float *buf) {
+  (void)buf;
+  const fetch_ctx *fc = ctx;
+  size_t lo = 0, hi = fc->n_cov;
+  while (lo < hi) { /* first entry with base > id */
+    size_t mid = lo + (hi - lo) / 2;
+    if (fc->cov[mid].base <= id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0) return NULL;
+  const frag_view *v = &fc->x->fv[fc->cov[lo - 1].f];
+  uint64_t row = id - v->base;
+  if (row >= v->rows || !v->data || bit8(v->nulls, row)) return NULL;
+  return v->data + row * (size_t)fc->x->s->dim;
+}
+
+/* Step 3 for IVF-PQ: probe, ADC scan, exact re-rank through fetch_row. */
+static hdb_status ivfpq_search(search_ctx *x, const nat_index *ix, hdb__vec_hit *hits,
+                               uint32_t *nh, hdb_error *err) {
+  cov_ref *cov = hdb__malloc((x->nf ? x->nf : 1) * sizeof *cov);
+  if (!cov) return hdb__fail(err, HDB_NOMEM, "out of memory searching table '%s'", x->table);
+  size_t n_cov = 0;
+  for (size_t f = 0; f < x->nf; f++)
+    if (x->fv[f].covered) {
+      cov[n_cov].base = x->fv[f].base;
+      cov[n_cov++].f = f;
+    }
+  qsort(cov, n_cov, sizeof *cov, cov_cmp);
+  fetch_ctx fc = {x, cov, n_cov};
+  hdb__ivfpq_source src = {NULL, 0, 0, fetch_row, &fc};
+  hdb__vec_filter vf = {x->bits, x->n_bits, NULL, NULL};
+  uint32_t nprobe = x->s->nprobe > 0 ? (uint32_t)x->s->nprobe : 0;
+  uint32_t refine = x->s->refine > 0 ? (uint32_t)x->s->refine : 0;
+  hdb_status rc = hdb__ivfpq_search(ix->ivfpq, x->s->vector, (uint32_t)x->s->k, nprobe, refine,
+                                    &vf, &src, hits, nh, err);
+  hdb__free_mem(cov);
+  if (rc != HDB_OK && err)
+    hdb__err_prefix(err, "ivf_pq search of column '%s' of table '%s'", x->col->name, x->table);
+  return rc;
+}
+
+/* Step 3: the index search over the covered rows. */
+static hdb_status index_part(search_ctx *x, const nat_index *ix, hdb_error *err) {
   hdb__hnsw_ctx *ctx = NULL;
   uint32_t k = (uint32_t)x->s->k;
   hdb__vec_hit *hits = hdb__malloc((size_t)k * sizeof *hits);
   if (!hits) return hdb__fail(err, HDB_NOMEM, "out of memory searching table '%s'", x->table);
-  hdb_status rc = hdb__hnsw_ctx_new(ix->hnsw, &ctx, err);
+  hdb_status rc = HDB_OK;
   uint32_t nh = 0;
-  if (rc == HDB_OK) {
-    hdb__vec_filter vf = {x->bits, x->n_bits, NULL, NULL};
-    uint32_t ef = x->s->ef > 0 ? (uint32_t)x->s->ef : 0;
-    rc = hdb__hnsw_search(ix->hnsw, ctx, x->s->vector, k, ef, &vf, hits, &nh, err);
+  if (ix->ivfpq) {
+    rc = ivfpq_search(x, ix, hits, &nh, err);
+  } else {
+    rc = hdb__hnsw_ctx_new(ix->hnsw, &ctx, err);
+    if (rc == HDB_OK) {
+      hdb__vec_filter vf = {x->bits, x->n_bits, NULL, NULL};
+      uint32_t ef = x->s->ef > 0 ? (uint32_t)x->s->ef : 0;
+      rc = hdb__hnsw_search(ix->hnsw, ctx, x->s->vector, k, ef, &vf, hits, &nh, err);
+    }
   }
   for (uint32_t i = 0; rc == HDB_OK && i < nh; i++) {
     uint64_t id = hits[i].id;
@@ -245,7 +318,10 @@ hdb_status hdb__nat_search(void *conn, const char *table, const hdb__search *s,
   if (!s->exact) {
     rc = hdb__nat_index_find(t, x.col->name, &ix, err);
     if (rc != HDB_OK) goto done;
-    if (ix && (!ix->hnsw || hdb__hnsw_metric(ix->hnsw) != x.metric)) {
+    hdb_metric im = ix && ix->hnsw    ? hdb__hnsw_metric(ix->hnsw)
+                    : ix && ix->ivfpq ? hdb__ivfpq_metric(ix->ivfpq)
+                                      : HDB_METRIC_DEFAULT;
+    if (ix && (im == HDB_METRIC_DEFAULT || im != x.metric)) {
       hdb__nat_index_put(ix);
       ix = NULL;
     }
@@ -289,7 +365,7 @@ hdb_status hdb__nat_search(void *conn, const char *table, const hdb__search *s,
     if (rc != HDB_OK) goto done;
   }
   if (ix) {
-    rc = hnsw_part(&x, ix, err);
+    rc = index_part(&x, ix, err);
     if (rc != HDB_OK) goto done;
   }
 
