@@ -376,3 +376,36 @@ hdb_status hdb_schema_to_json(const hdb_schema *s, char **json)
   *json = text;
   return HDB_OK;
 }
+
+hdb_status hdb__schema_search_column(const hdb_schema *s, const char *table, const char *column,
+                                     const hdb__column **out, hdb_error *err) {
+  *out = NULL;
+  if (!s) {
+    if (column)
+      return hdb__fail(err, HDB_NO_FIELD,
+                       "table '%s' has no vector column '%s': it is schemaless, and vector "
+                       "columns need a schema",
+                       table, column);
+    return hdb__fail(err, HDB_NO_FIELD,
+                     "table '%s' has no vector column: it is schemaless, and vector columns "
+                     "need a schema",
+                     table);
+  }
+  if (!column) {
+    int nv = 0;
+    const hdb__column *col = hdb__schema_sole_vector(s, &nv);
+    if (nv == 0) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no vector column", table);
+    if (!col)
+      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s' has %d vector columns; name one",
+                       table, nv);
+    *out = col;
+    return HDB_OK;
+  }
+  const hdb__column *col = hdb__schema_column(s, column);
+  if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", table, column);
+  if (col->type != HDB_TYPE_VECTOR)
+    return hdb__fail(err, HDB_NO_FIELD, "column '%s' of table '%s' is %s, not a vector column",
+                     column, table, hdb_type_name(col->type));
+  *out = col;
+  return HDB_OK;
+}

@@ -21,6 +21,12 @@ struct hdb_schema {
 const hdb__column *hdb__schema_column(const hdb_schema *s, const char *name);
 /* The only vector column, or NULL when there are none or several. */
 const hdb__column *hdb__schema_sole_vector(const hdb_schema *s, int *n_vectors);
+/* The column a vector search uses: `column` (which must be a vector
+ * column), or the table's only vector column when column is NULL. s NULL is
+ * a schemaless table, which has none. HDB_NO_FIELD / HDB_INVALID_ARGUMENT
+ * with messages naming the table and column. */
+hdb_status hdb__schema_search_column(const hdb_schema *s, const char *table, const char *column,
+                                     const hdb__column **out, hdb_error *err);
 
 /*
  * Makes rec fit the table (in place): with a schema, every field must be a

@@ -37,39 +37,6 @@
 #include "core/filter.h"
 #include "core/record.h"
 
-static hdb_status search_column(const hdb__duck_table *t, const char *column,
-                                const hdb__column **out, hdb_error *err) {
-  *out = NULL;
-  if (!t->schema) {
-    if (column)
-      return hdb__fail(err, HDB_NO_FIELD,
-                       "table '%s' has no vector column '%s': it is schemaless, and vector "
-                       "columns need a schema",
-                       t->name, column);
-    return hdb__fail(err, HDB_NO_FIELD,
-                     "table '%s' has no vector column: it is schemaless, and vector columns "
-                     "need a schema",
-                     t->name);
-  }
-  if (!column) {
-    int nv = 0;
-    const hdb__column *col = hdb__schema_sole_vector(t->schema, &nv);
-    if (nv == 0) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no vector column", t->name);
-    if (!col)
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s' has %d vector columns; name one",
-                       t->name, nv);
-    *out = col;
-    return HDB_OK;
-  }
-  const hdb__column *col = hdb__schema_column(t->schema, column);
-  if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", t->name, column);
-  if (col->type != HDB_TYPE_VECTOR)
-    return hdb__fail(err, HDB_NO_FIELD, "column '%s' of table '%s' is %s, not a vector column",
-                     column, t->name, hdb_type_name(col->type));
-  *out = col;
-  return HDB_OK;
-}
-
 /* Appends the distance expression; *uses_q says whether it took the
  * query parameter. */
 static void distance_sql(hdb__sql_buf *b, hdb_metric m, const hdb__column *col, int q_zero,
@@ -131,7 +98,7 @@ hdb_status hdb__duck_search(void *conn, const char *table, const hdb__search *s,
   duckdb_result res;
   int have_res = 0, pushed = 0, uses_q = 0;
 
-  if ((st = search_column(&t, s->column, &col, err)) != HDB_OK) goto done;
+  if ((st = hdb__schema_search_column(t.schema, t.name, s->column, &col, err)) != HDB_OK) goto done;
   if (s->dim != col->dim) {
     st = hdb__fail(err, HDB_DIMENSION,
                    "query vector has %u components; column '%s' of table '%s' has %u",

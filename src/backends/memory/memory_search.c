@@ -25,40 +25,6 @@
 #include "core/schema.h"
 #include "core/topk.h"
 
-/* Resolves the searched column: s->column, or the table's sole vector column. */
-static hdb_status search_column(const hdb__mem_table *t, const char *column,
-                                const hdb__column **out, hdb_error *err) {
-  *out = NULL;
-  if (!t->schema) {
-    if (column)
-      return hdb__fail(err, HDB_NO_FIELD,
-                       "table '%s' has no vector column '%s': it is schemaless, and vector "
-                       "columns need a schema",
-                       t->name, column);
-    return hdb__fail(err, HDB_NO_FIELD,
-                     "table '%s' has no vector column: it is schemaless, and vector columns "
-                     "need a schema",
-                     t->name);
-  }
-  if (!column) {
-    int nv = 0;
-    const hdb__column *col = hdb__schema_sole_vector(t->schema, &nv);
-    if (nv == 0) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no vector column", t->name);
-    if (!col)
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s' has %d vector columns; name one",
-                       t->name, nv);
-    *out = col;
-    return HDB_OK;
-  }
-  const hdb__column *col = hdb__schema_column(t->schema, column);
-  if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", t->name, column);
-  if (col->type != HDB_TYPE_VECTOR)
-    return hdb__fail(err, HDB_NO_FIELD, "column '%s' of table '%s' is %s, not a vector column",
-                     column, t->name, hdb_type_name(col->type));
-  *out = col;
-  return HDB_OK;
-}
-
 hdb_status hdb__mem_search(void *conn, const char *table, const hdb__search *s,
                            hdb_cursor **out, hdb_error *err) {
   hdb__mem_conn *c = conn;
@@ -78,7 +44,7 @@ hdb_status hdb__mem_search(void *conn, const char *table, const hdb__search *s,
   hdb__rowbuf buf = {0};
   hdb_status rc = hdb__mem_table_lookup(st, table, &t, err);
   if (rc != HDB_OK) goto done;
-  rc = search_column(t, s->column, &col, err);
+  rc = hdb__schema_search_column(t->schema, t->name, s->column, &col, err);
   if (rc != HDB_OK) goto done;
   if (s->dim != col->dim) {
     rc = hdb__fail(err, HDB_DIMENSION,

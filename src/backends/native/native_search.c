@@ -77,40 +77,6 @@ static hdb_status topk_offer(hdb__topk *t, double d, const char *id) {
   return st;
 }
 
-/* Resolves the searched column: the named one, or the sole vector column. */
-static hdb_status search_column(const hdb_schema *schema, const char *table, const char *column,
-                                const hdb__column **out, hdb_error *err) {
-  *out = NULL;
-  if (!schema) {
-    if (column)
-      return hdb__fail(err, HDB_NO_FIELD,
-                       "table '%s' has no vector column '%s': it is schemaless, and vector "
-                       "columns need a schema",
-                       table, column);
-    return hdb__fail(err, HDB_NO_FIELD,
-                     "table '%s' has no vector column: it is schemaless, and vector columns "
-                     "need a schema",
-                     table);
-  }
-  if (!column) {
-    int nv = 0;
-    const hdb__column *col = hdb__schema_sole_vector(schema, &nv);
-    if (nv == 0) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no vector column", table);
-    if (!col)
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s' has %d vector columns; name one",
-                       table, nv);
-    *out = col;
-    return HDB_OK;
-  }
-  const hdb__column *col = hdb__schema_column(schema, column);
-  if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", table, column);
-  if (col->type != HDB_TYPE_VECTOR)
-    return hdb__fail(err, HDB_NO_FIELD, "column '%s' of table '%s' is %s, not a vector column",
-                     column, table, hdb_type_name(col->type));
-  *out = col;
-  return HDB_OK;
-}
-
 static int bit8(const uint8_t *bits, uint64_t i) {
   return bits && ((bits[i >> 3] >> (i & 7)) & 1);
 }
@@ -287,7 +253,7 @@ hdb_status hdb__nat_search(void *conn, const char *table, const hdb__search *s,
   rc = hdb__nat_pin(t, s->version, &snap, err);
   if (rc != HDB_OK) goto done;
   const hdb_schema *schema = hdb__tbl_snap_schema(snap);
-  rc = search_column(schema, table, s->column, &x.col, err);
+  rc = hdb__schema_search_column(schema, table, s->column, &x.col, err);
   if (rc != HDB_OK) goto done;
   if (s->dim != x.col->dim) {
     rc = hdb__fail(err, HDB_DIMENSION,

@@ -60,40 +60,6 @@ static void heap_free(hdb__topk *hp, int client) {
   hdb__topk_free(hp);
 }
 
-/* The searched column: s->column, or the table's only vector column. */
-static hdb_status search_column(const hdb__pg_table *t, const char *column, long *out,
-                                hdb_error *err) {
-  *out = -1;
-  if (!t->schema) {
-    if (column)
-      return hdb__fail(err, HDB_NO_FIELD,
-                       "table '%s' has no vector column '%s': it is schemaless, and vector "
-                       "columns need a schema",
-                       t->name, column);
-    return hdb__fail(err, HDB_NO_FIELD,
-                     "table '%s' has no vector column: it is schemaless, and vector columns "
-                     "need a schema",
-                     t->name);
-  }
-  if (!column) {
-    int nv = 0;
-    const hdb__column *col = hdb__schema_sole_vector(t->schema, &nv);
-    if (nv == 0) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no vector column", t->name);
-    if (!col)
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s' has %d vector columns; name one",
-                       t->name, nv);
-    *out = col - t->schema->cols;
-    return HDB_OK;
-  }
-  const hdb__column *col = hdb__schema_column(t->schema, column);
-  if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", t->name, column);
-  if (col->type != HDB_TYPE_VECTOR)
-    return hdb__fail(err, HDB_NO_FIELD, "column '%s' of table '%s' is %s, not a vector column",
-                     column, t->name, hdb_type_name(col->type));
-  *out = col - t->schema->cols;
-  return HDB_OK;
-}
-
 typedef struct client_ctx {
   hdb__topk *hp;
   const hdb__column *col;
@@ -242,7 +208,9 @@ static hdb_status search_in(hdb__pg_conn *c, PGconn *pg, const char *table, cons
   hdb__topk_init(&hp, (size_t)s->k);
   hdb__rowbuf buf = {0};
   long ci;
-  if ((st = search_column(&t, s->column, &ci, err)) != HDB_OK) goto done;
+  const hdb__column *scol = NULL;
+  if ((st = hdb__schema_search_column(t.schema, t.name, s->column, &scol, err)) != HDB_OK) goto done;
+  ci = scol - t.schema->cols;
   const hdb__column *col = &t.schema->cols[ci];
   if (s->dim != col->dim) {
     st = hdb__fail(err, HDB_DIMENSION, "query vector has %u components; column '%s' of table '%s' has %u",

@@ -103,38 +103,6 @@ int hdb__sq_register_functions(sqlite3 *db) {
                                     distance_fn, NULL, NULL, scratch_free);
 }
 
-/* The searched column: s->column, or the table's only vector column. */
-static hdb_status search_column(const hdb__sq_table *t, const char *column, const hdb__column **out,
-                                hdb_error *err) {
-  *out = NULL;
-  if (!t->schema) {
-    if (column)
-      return hdb__fail(err, HDB_NO_FIELD,
-                       "table '%s' has no vector column '%s': it is schemaless, and vector "
-                       "columns need a schema",
-                       t->name, column);
-    return hdb__fail(err, HDB_NO_FIELD,
-                     "table '%s' has no vector column: it is schemaless, and vector columns need a schema",
-                     t->name);
-  }
-  if (!column) {
-    int nv = 0;
-    const hdb__column *col = hdb__schema_sole_vector(t->schema, &nv);
-    if (nv == 0) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no vector column", t->name);
-    if (!col)
-      return hdb__fail(err, HDB_INVALID_ARGUMENT, "table '%s' has %d vector columns; name one", t->name, nv);
-    *out = col;
-    return HDB_OK;
-  }
-  const hdb__column *col = hdb__schema_column(t->schema, column);
-  if (!col) return hdb__fail(err, HDB_NO_FIELD, "table '%s' has no column '%s'", t->name, column);
-  if (col->type != HDB_TYPE_VECTOR)
-    return hdb__fail(err, HDB_NO_FIELD, "column '%s' of table '%s' is %s, not a vector column", column,
-                     t->name, hdb_type_name(col->type));
-  *out = col;
-  return HDB_OK;
-}
-
 hdb_status hdb__sq_search(void *conn, const char *table, const hdb__search *s, hdb_cursor **out,
                           hdb_error *err) {
   hdb__sq_conn *c = conn;
@@ -147,7 +115,7 @@ hdb_status hdb__sq_search(void *conn, const char *table, const hdb__search *s, h
   const hdb__sq_table *t;
   const hdb__column *col;
   hdb_status st = hdb__sq_table_get(c, table, &t, err);
-  if (st == HDB_OK) st = search_column(t, s->column, &col, err);
+  if (st == HDB_OK) st = hdb__schema_search_column(t->schema, t->name, s->column, &col, err);
   if (st != HDB_OK) return st;
   if (s->dim != col->dim)
     return hdb__fail(err, HDB_DIMENSION, "query vector has %u components; column '%s' of table '%s' has %u",
