@@ -75,6 +75,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/strbuf.h"
 #include "core/json.h"
 #include "core/schema.h"
 
@@ -407,44 +408,6 @@ done:
 /* Create                                                              */
 /* ------------------------------------------------------------------ */
 
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const void *data, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *q = hdb__realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, data, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) HDB__PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  char tmp[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof tmp) {
-    b->oom = 1;
-    return;
-  }
-  sb_add(b, tmp, (size_t)n);
-}
-
 /* ------------------------------------------------------------------ */
 /* Ann indexes: hnsw and ivf_pq behind one small interface             */
 /* ------------------------------------------------------------------ */
@@ -564,10 +527,10 @@ static hdb_status ann_new(hdb_index_type type, const hdb__column *col, const cha
 }
 
 /* The id-only scan of the build: index id -> record id. */
-static hdb_status build_ids(hdb__tbl_snap *s, const uint64_t *bases, uint64_t n_ids, sbuf *file,
+static hdb_status build_ids(hdb__tbl_snap *s, const uint64_t *bases, uint64_t n_ids, hdb__strbuf *file,
                             hdb_error *err) {
   uint64_t *off = hdb__malloc((size_t)(n_ids ? n_ids : 1) * sizeof *off);
-  sbuf bytes = {0};
+  hdb__strbuf bytes = {0};
   if (!off) return hdb__fail(err, HDB_NOMEM, "out of memory building an index");
   for (uint64_t i = 0; i < n_ids; i++) off[i] = UINT64_MAX;
   static const char *const none[1] = {NULL};
@@ -583,7 +546,7 @@ static hdb_status build_ids(hdb__tbl_snap *s, const uint64_t *bases, uint64_t n_
     uint64_t id = bases[f] + row;
     if (id < n_ids) {
       off[id] = bytes.n;
-      sb_add(&bytes, r->id, strlen(r->id) + 1);
+      hdb__strbuf_add(&bytes, r->id, strlen(r->id) + 1);
     }
   }
   hdb__tbl_scan_close(sc);
@@ -597,9 +560,9 @@ static hdb_status build_ids(hdb__tbl_snap *s, const uint64_t *bases, uint64_t n_
     memcpy(hdr + 8, &n_ids, 8);
     memcpy(hdr + 16, &blen, 8);
     memcpy(hdr + 24, &zero, 8);
-    sb_add(file, hdr, sizeof hdr);
-    sb_add(file, off, (size_t)n_ids * 8);
-    if (bytes.n) sb_add(file, bytes.p, bytes.n);
+    hdb__strbuf_add(file, hdr, sizeof hdr);
+    hdb__strbuf_add(file, off, (size_t)n_ids * 8);
+    if (bytes.n) hdb__strbuf_add(file, bytes.p, bytes.n);
     if (file->oom || bytes.oom) {
       rc = hdb__fail(err, HDB_NOMEM, "out of memory building an index");
     } else {
@@ -709,11 +672,11 @@ static hdb_status ann_fill(ann *a, hdb__tbl_snap *s, const hdb__column *col, con
 
 /* The metadata of an ann index over snapshot s whose fragment f has
  * index ids bases[f] .. bases[f] + rows. */
-static hdb_status meta_ann(sbuf *meta, hdb_index_type type, hdb__tbl_snap *s, const char *column,
+static hdb_status meta_ann(hdb__strbuf *meta, hdb_index_type type, hdb__tbl_snap *s, const char *column,
                            const char *params, const uint64_t *bases, uint64_t n_ids,
                            int auto_chosen, hdb_error *err) {
   size_t nf = hdb__tbl_snap_fragments(s);
-  sb_printf(meta, "{\"column\":\"%s\",\"type\":\"%s\",\"params\":%s,\"version\":%lld,%s\"frags\":[",
+  hdb__strbuf_printf(meta, "{\"column\":\"%s\",\"type\":\"%s\",\"params\":%s,\"version\":%lld,%s\"frags\":[",
             column, type_name(type), params, (long long)hdb__tbl_snap_version(s),
             auto_chosen ? "\"auto\":true," : "");
   for (size_t f = 0; f < nf; f++) {
@@ -725,10 +688,10 @@ static hdb_status meta_ann(sbuf *meta, hdb_index_type type, hdb__tbl_snap *s, co
     if (rc != HDB_OK) return rc;
     char name[32];
     hdb__nat_frag_file(s, f, name);
-    sb_printf(meta, "%s{\"file\":\"%s\",\"base\":%llu,\"rows\":%llu}", f ? "," : "", name,
+    hdb__strbuf_printf(meta, "%s{\"file\":\"%s\",\"base\":%llu,\"rows\":%llu}", f ? "," : "", name,
               (unsigned long long)bases[f], (unsigned long long)rows);
   }
-  sb_printf(meta, "],\"n_ids\":%llu}", (unsigned long long)n_ids);
+  hdb__strbuf_printf(meta, "],\"n_ids\":%llu}", (unsigned long long)n_ids);
   return HDB_OK;
 }
 
@@ -737,7 +700,7 @@ static hdb_status meta_ann(sbuf *meta, hdb_index_type type, hdb__tbl_snap *s, co
 static hdb_status persist_ann(nat_table *t, hdb__tbl_snap *s, const char *column, const ann *a,
                               const uint64_t *bases, uint64_t n_ids, hdb_error *err) {
   int64_t version = hdb__tbl_snap_version(s);
-  sbuf ids = {0};
+  hdb__strbuf ids = {0};
   char *gpath = tpath(t, ann_fmt(a->type), column, (long long)version);
   char *ipath = tpath(t, "hdbidx-%s-v%lld.ids", column, (long long)version);
   hdb_status rc;
@@ -758,7 +721,7 @@ done:
 /* Builds an ann index of the type over snapshot s and writes its files
  * and (into meta, for the caller to write last) its metadata. */
 static hdb_status build_ann(nat_table *t, hdb__tbl_snap *s, const hdb__column *col,
-                            hdb_index_type type, const char *params, int auto_chosen, sbuf *meta,
+                            hdb_index_type type, const char *params, int auto_chosen, hdb__strbuf *meta,
                             hdb_error *err) {
   ann a;
   hdb_status rc = ann_new(type, col, t->name, params, &a, err);
@@ -790,7 +753,7 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
   if (rc != HDB_OK) return rc;
   hdb__tbl_snap *s = NULL;
   char *ptext = NULL, *mpath = NULL;
-  sbuf meta = {0};
+  hdb__strbuf meta = {0};
   rc = hdb__nat_pin(t, 0, &s, err);
   if (rc != HDB_OK) goto done;
   const hdb_schema *schema = hdb__tbl_snap_schema(s);
@@ -850,10 +813,10 @@ hdb_status hdb__nat_index_create(void *conn, const char *table, const char *colu
     goto nomem;
   }
   if (type == HDB_INDEX_FLAT) {
-    sb_printf(&meta, "{\"column\":\"%s\",\"type\":\"flat\",%s\"params\":", column,
+    hdb__strbuf_printf(&meta, "{\"column\":\"%s\",\"type\":\"flat\",%s\"params\":", column,
               auto_chosen ? "\"auto\":true," : "");
-    sb_add(&meta, ptext, strlen(ptext));
-    sb_add(&meta, "}", 1);
+    hdb__strbuf_add(&meta, ptext, strlen(ptext));
+    hdb__strbuf_add(&meta, "}", 1);
     if (meta.oom) goto nomem;
   } else {
     rc = build_ann(t, s, col, type, ptext, auto_chosen, &meta, err);
@@ -1006,7 +969,7 @@ hdb_status hdb__nat_index_optimize(void *conn, const char *table, const char *co
   ann g = {HDB_INDEX_HNSW, NULL, NULL};
   uint64_t *bases = NULL;
   char *mpath = NULL, *og = NULL, *oi = NULL;
-  sbuf meta = {0};
+  hdb__strbuf meta = {0};
   rc = hdb__nat_index_find(t, column, &ix, err);
   if (rc != HDB_OK) goto done;
   if (!ix) {

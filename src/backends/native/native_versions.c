@@ -30,6 +30,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/strbuf.h"
 
 hdb_status hdb__nat_versions(void *conn, const char *table, hdb_version_info **out,
                              size_t *count, hdb_error *err) {
@@ -109,61 +110,6 @@ hdb_status hdb__nat_compact(void *conn, const char *table, hdb_error *err) {
 /* Check                                                               */
 /* ------------------------------------------------------------------ */
 
-typedef struct jbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} jbuf;
-
-static void jb_add(jbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 512;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *q = hdb__realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-
-static void jb_printf(jbuf *b, const char *fmt, ...) HDB__PRINTF(2, 3);
-static void jb_printf(jbuf *b, const char *fmt, ...) {
-  char tmp[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof tmp) {
-    b->oom = 1;
-    return;
-  }
-  jb_add(b, tmp, (size_t)n);
-}
-
-/* A JSON string literal of s. */
-static void jb_str(jbuf *b, const char *s) {
-  jb_add(b, "\"", 1);
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') {
-      char e[2] = {'\\', (char)ch};
-      jb_add(b, e, 2);
-    } else if (ch < 0x20) {
-      jb_printf(b, "\\u%04x", ch);
-    } else {
-      jb_add(b, s, 1);
-    }
-  }
-  jb_add(b, "\"", 1);
-}
-
 /* Loads (so validates) every index of a table; the number loaded. */
 static hdb_status check_indexes(nat_conn *c, const char *table, uint64_t *n_idx, hdb_error *err) {
   *n_idx = 0;
@@ -198,11 +144,11 @@ hdb_status hdb__nat_check(void *conn, char **report, hdb_error *err) {
   size_t n;
   hdb_status rc = hdb__nat_list_names(c->env, &names, &n, err);
   if (rc != HDB_OK) return rc;
-  jbuf b = {0};
+  hdb__strbuf b = {0};
   hdb_status first = HDB_OK;
   hdb_error first_err;
   hdb__err_clear(&first_err);
-  jb_add(&b, "{\"tables\":[", 11);
+  hdb__strbuf_add(&b, "{\"tables\":[", 11);
   for (size_t i = 0; i < n; i++) {
     char *dir = hdb__nat_table_dir(c->env, names[i]);
     hdb__tbl_check_report rep;
@@ -217,21 +163,21 @@ hdb_status hdb__nat_check(void *conn, char **report, hdb_error *err) {
       first = st;
       first_err = e;
     }
-    jb_add(&b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
-    jb_str(&b, names[i]);
-    jb_printf(&b, ",\"status\":\"%s\",\"versions\":%llu,\"fragments\":%llu,\"deletion_files\":%llu",
+    hdb__strbuf_add(&b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+    hdb__strbuf_json_string(&b, names[i]);
+    hdb__strbuf_printf(&b, ",\"status\":\"%s\",\"versions\":%llu,\"fragments\":%llu,\"deletion_files\":%llu",
               hdb_status_name(st), (unsigned long long)rep.versions,
               (unsigned long long)rep.fragments, (unsigned long long)rep.deletion_files);
-    jb_printf(&b, ",\"chunks\":%llu,\"bytes\":%llu,\"orphans\":%llu,\"indexes\":%llu",
+    hdb__strbuf_printf(&b, ",\"chunks\":%llu,\"bytes\":%llu,\"orphans\":%llu,\"indexes\":%llu",
               (unsigned long long)rep.chunks, (unsigned long long)rep.bytes,
               (unsigned long long)rep.orphans, (unsigned long long)n_idx);
     if (st != HDB_OK) {
-      jb_add(&b, ",\"message\":", 11);
-      jb_str(&b, e.message);
+      hdb__strbuf_add(&b, ",\"message\":", 11);
+      hdb__strbuf_json_string(&b, e.message);
     }
-    jb_add(&b, "}", 1);
+    hdb__strbuf_add(&b, "}", 1);
   }
-  jb_add(&b, "],\"kv\":", 7);
+  hdb__strbuf_add(&b, "],\"kv\":", 7);
   hdb_strings_free(names, n);
   if (kv_exists(c->env)) {
     hdb__lsm *kv;
@@ -243,16 +189,16 @@ hdb_status hdb__nat_check(void *conn, char **report, hdb_error *err) {
       first = st;
       first_err = e;
     }
-    jb_printf(&b, "{\"status\":\"%s\"", hdb_status_name(st));
+    hdb__strbuf_printf(&b, "{\"status\":\"%s\"", hdb_status_name(st));
     if (st != HDB_OK) {
-      jb_add(&b, ",\"message\":", 11);
-      jb_str(&b, e.message);
+      hdb__strbuf_add(&b, ",\"message\":", 11);
+      hdb__strbuf_json_string(&b, e.message);
     }
-    jb_add(&b, "}", 1);
+    hdb__strbuf_add(&b, "}", 1);
   } else {
-    jb_add(&b, "null", 4);
+    hdb__strbuf_add(&b, "null", 4);
   }
-  jb_printf(&b, ",\"ok\":%s}", first == HDB_OK ? "true" : "false");
+  hdb__strbuf_printf(&b, ",\"ok\":%s}", first == HDB_OK ? "true" : "false");
   if (b.oom) {
     hdb__free_mem(b.p);
     return hdb__fail(err, HDB_NOMEM, "out of memory writing the check report");
