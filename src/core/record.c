@@ -2,7 +2,9 @@
  * record.c - hdb_record: an id plus an ordered array of owned fields.
  *
  * Invariants: field names are unique within a record; every field owns its
- * name and its value's payload (value.h); the order is the order in which
+ * value's payload (value.h) and its name lives in the record's name blocks
+ * (a bump arena: one allocation for a record's names instead of one per
+ * field, since records are built on every write path); the order is the order in which
  * fields were first set, and replacing a field keeps its position. Every
  * mutating function either succeeds or leaves the record as it was.
  *
@@ -126,11 +128,112 @@ hdb_record *hdb_record_new(const char *id)
 
 static void fields_free(hdb__field *fields, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    hdb__free_mem(fields[i].name);
+  for (size_t i = 0; i < n; i++)
     hdb__value_release(&fields[i].value);
-  }
   hdb__free_mem(fields);
+}
+
+/* ------------------------------------------------------------------ */
+/* Name blocks                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Invariant: blocks never move once allocated (fields point into them);
+ * the newest block is first. Removing a field leaves its name's bytes
+ * unused (names_dead); when the dead bytes outweigh the live ones the
+ * live names are copied into one fresh block, so set/unset cycles on a
+ * long-lived record cannot grow it without bound. */
+struct hdb__name_block {
+  hdb__name_block *next;
+  size_t used, cap;
+  char data[];
+};
+
+enum { NAME_BLOCK_MIN = 192 };
+
+static void names_free(hdb__name_block *b)
+{
+  while (b != NULL) {
+    hdb__name_block *next = b->next;
+    hdb__free_mem(b);
+    b = next;
+  }
+}
+
+static hdb__name_block *name_block_new(size_t need)
+{
+  size_t cap = need > NAME_BLOCK_MIN ? need : NAME_BLOCK_MIN;
+  hdb__name_block *b = hdb__malloc(sizeof *b + cap);
+  if (b != NULL) {
+    b->next = NULL;
+    b->used = 0;
+    b->cap = cap;
+  }
+  return b;
+}
+
+static size_t names_total(const hdb__name_block *b)
+{
+  size_t t = 0;
+  for (; b != NULL; b = b->next)
+    t += b->used;
+  return t;
+}
+
+/* Copies the live names into one block; on failure nothing changes. */
+static void names_compact(hdb_record *r)
+{
+  size_t live = 0;
+  for (size_t i = 0; i < r->n; i++)
+    live += strlen(r->fields[i].name) + 1;
+  hdb__name_block *b = name_block_new(live);
+  if (b == NULL)
+    return;
+  for (size_t i = 0; i < r->n; i++) {
+    size_t len = strlen(r->fields[i].name) + 1;
+    memcpy(b->data + b->used, r->fields[i].name, len);
+    r->fields[i].name = b->data + b->used;
+    b->used += len;
+  }
+  names_free(r->names);
+  r->names = b;
+  r->names_dead = 0;
+}
+
+size_t hdb__record_name_bytes(const hdb_record *r)
+{
+  return r ? names_total(r->names) : 0;
+}
+
+static int names_hold(const hdb__name_block *b, const char *p)
+{
+  for (; b != NULL; b = b->next) {
+    if (p >= b->data && p < b->data + b->cap)
+      return 1;
+  }
+  return 0;
+}
+
+/* A copy of name in r's blocks, or NULL when out of memory. */
+static char *name_store(hdb_record *r, const char *name)
+{
+  size_t len = strlen(name) + 1;
+  /* name may be a removed field's bytes in these very blocks: then the
+   * compaction (which frees them) waits for a later call. */
+  if (r->names_dead > 1024 && r->names_dead * 2 > names_total(r->names) &&
+      !names_hold(r->names, name))
+    names_compact(r);
+  hdb__name_block *b = r->names;
+  if (b == NULL || b->cap - b->used < len) {
+    b = name_block_new(len);
+    if (b == NULL)
+      return NULL;
+    b->next = r->names;
+    r->names = b;
+  }
+  char *p = b->data + b->used;
+  memcpy(p, name, len);
+  b->used += len;
+  return p;
 }
 
 void hdb_record_free(hdb_record *r)
@@ -138,6 +241,7 @@ void hdb_record_free(hdb_record *r)
   if (r == NULL)
     return;
   fields_free(r->fields, r->n);
+  names_free(r->names);
   hdb__free_mem(r->id);
   hdb__free_mem(r);
 }
@@ -206,23 +310,22 @@ hdb_status hdb__record_put_owned(hdb_record *r, const char *name, hdb_value *v)
     v->type = HDB_TYPE_NULL; /* ownership moved */
     return HDB_OK;
   }
-  char *dup = hdb__strdup(name);
-  if (dup == NULL) {
-    hdb__value_release(v);
-    return HDB_NOMEM;
-  }
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 8;
     hdb__field *f = hdb__realloc(r->fields, cap * sizeof *f);
     if (f == NULL) {
-      hdb__free_mem(dup);
       hdb__value_release(v);
       return HDB_NOMEM;
     }
     r->fields = f;
     r->cap = cap;
   }
-  r->fields[r->n].name = dup;
+  char *stored = name_store(r, name);
+  if (stored == NULL) {
+    hdb__value_release(v);
+    return HDB_NOMEM;
+  }
+  r->fields[r->n].name = stored;
   r->fields[r->n].value = *v;
   r->n++;
   v->type = HDB_TYPE_NULL;
@@ -257,7 +360,7 @@ hdb_record *hdb__record_project(const hdb_record *src, const char *const *fields
 
 static void remove_at(hdb_record *r, size_t i)
 {
-  hdb__free_mem(r->fields[i].name);
+  r->names_dead += strlen(r->fields[i].name) + 1;
   hdb__value_release(&r->fields[i].value);
   memmove(&r->fields[i], &r->fields[i + 1], (r->n - i - 1) * sizeof r->fields[0]);
   r->n--;

@@ -11,16 +11,25 @@
 #include "hanzodb.h"
 
 typedef struct hdb__field {
-  char *name;    /* owned */
+  char *name;    /* in the record's name blocks (never freed on its own) */
   hdb_value value; /* owned payload */
 } hdb__field;
+
+/* Field names live in a few blocks per record instead of one allocation
+ * each (building a record is on every write path; see record.c). */
+typedef struct hdb__name_block hdb__name_block;
 
 struct hdb_record {
   char *id; /* owned, may be NULL */
   size_t n, cap;
   hdb__field *fields;
+  hdb__name_block *names; /* owned chain; NULL in borrowed views */
+  size_t names_dead;      /* bytes of names whose fields were removed */
 };
 
+/* Bytes the record's name blocks hold (live and dead names): for tests
+ * that check set/unset cycles stay bounded. */
+size_t hdb__record_name_bytes(const hdb_record *r);
 /* Index of the field, or -1. */
 long hdb__record_find(const hdb_record *r, const char *name);
 /* Field value or NULL when absent (borrowed). */

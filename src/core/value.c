@@ -247,19 +247,38 @@ int hdb__value_equal(const hdb_value *a, const hdb_value *b, int *eq)
 long hdb__vector_first_nonfinite(const float *v, uint32_t dim)
 {
   /* Every vector written or searched passes here, so the common case (all
-   * finite) is one branch-free pass the compiler vectorizes: a float is NaN
-   * or infinite iff its exponent bits are all ones, and adding 1 to an
-   * all-ones exponent carries into bit 31, which no other exponent reaches.
+   * finite) is one branch-free pass: a float is NaN or infinite iff its
+   * exponent bits are all ones, and adding 1 to an all-ones exponent
+   * carries into bit 31, which no other exponent reaches. The pass works
+   * on four 4-lane words (GCC/Clang vector types, SSE2 on any x86-64)
+   * because at -O2 GCC leaves a plain loop over dim scalar (5x slower).
    * Only a vector that fails looks for the first bad component. */
-  uint32_t acc = 0;
-  for (uint32_t i = 0; i < dim; i++) {
+  typedef uint32_t u32x4 __attribute__((vector_size(16)));
+  const u32x4 exp_mask = {0x7f800000u, 0x7f800000u, 0x7f800000u, 0x7f800000u};
+  const u32x4 exp_one = {0x00800000u, 0x00800000u, 0x00800000u, 0x00800000u};
+  u32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+  uint32_t i = 0;
+  for (; dim - i >= 16; i += 16) {
+    u32x4 w0, w1, w2, w3;
+    memcpy(&w0, v + i, 16);
+    memcpy(&w1, v + i + 4, 16);
+    memcpy(&w2, v + i + 8, 16);
+    memcpy(&w3, v + i + 12, 16);
+    a0 |= (w0 & exp_mask) + exp_one;
+    a1 |= (w1 & exp_mask) + exp_one;
+    a2 |= (w2 & exp_mask) + exp_one;
+    a3 |= (w3 & exp_mask) + exp_one;
+  }
+  a0 |= a1 | a2 | a3;
+  uint32_t acc = a0[0] | a0[1] | a0[2] | a0[3];
+  for (; i < dim; i++) {
     uint32_t u;
     memcpy(&u, &v[i], sizeof u);
     acc |= (u & 0x7f800000u) + 0x00800000u;
   }
   if ((acc & 0x80000000u) == 0)
     return -1;
-  for (uint32_t i = 0; i < dim; i++) {
+  for (i = 0; i < dim; i++) {
     if (!isfinite(v[i]))
       return (long)i;
   }

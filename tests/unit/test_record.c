@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -347,6 +348,41 @@ static void test_put_owned(void **state)
   hdb_record_free(r);
 }
 
+/* Names live in per-record blocks: they stay valid while other fields are
+ * added and removed, and set/unset cycles do not grow the record. */
+static void test_name_blocks(void **state)
+{
+  (void)state;
+  hdb_record *r = hdb_record_new("r");
+  char name[40];
+  for (int i = 0; i < 100; i++) { /* several blocks */
+    snprintf(name, sizeof name, "field_with_a_long_name_%03d", i);
+    assert_int_equal(hdb_record_set_int(r, name, i), HDB_OK);
+  }
+  for (int round = 0; round < 20000; round++) {
+    int k = round % 100;
+    snprintf(name, sizeof name, "field_with_a_long_name_%03d", k);
+    assert_int_equal(hdb_record_unset(r, name), HDB_OK);
+    assert_int_equal(hdb_record_set_int(r, name, round), HDB_OK);
+  }
+  assert_int_equal(hdb_record_field_count(r), 100);
+  for (int k = 0; k < 100; k++) {
+    snprintf(name, sizeof name, "field_with_a_long_name_%03d", k);
+    hdb_value v;
+    assert_int_equal(hdb_record_get(r, name, &v), HDB_OK);
+    assert_int_equal(v.as.i, 19900 + k);
+  }
+  /* 100 live names of 27 bytes: compaction keeps the total within a small
+   * multiple of that, not 20,000 names' worth. */
+  assert_true(hdb__record_name_bytes(r) < 4 * 100 * 27 + 2048);
+  hdb_record *c = hdb_record_clone(r);
+  hdb_record_free(r);
+  hdb_value v;
+  assert_int_equal(hdb_record_get(c, "field_with_a_long_name_042", &v), HDB_OK);
+  assert_int_equal(v.as.i, 19942);
+  hdb_record_free(c);
+}
+
 static void test_nomem(void **state)
 {
   (void)state;
@@ -391,7 +427,8 @@ int main(void)
       cmocka_unit_test(test_ids),           cmocka_unit_test(test_setters),
       cmocka_unit_test(test_setter_errors), cmocka_unit_test(test_set_from_view),
       cmocka_unit_test(test_clone_project), cmocka_unit_test(test_patch),
-      cmocka_unit_test(test_put_owned),     cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_put_owned),     cmocka_unit_test(test_name_blocks),
+      cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

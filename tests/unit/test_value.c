@@ -369,6 +369,32 @@ static void test_nonfinite(void **state)
   assert_int_equal(hdb__vector_first_nonfinite(inf, 3), 2);
   assert_int_equal(hdb__vector_first_nonfinite(inf, 2), -1);
   assert_int_equal(hdb__vector_first_nonfinite(NULL, 0), -1);
+
+  /* The blocked pass (16 lanes at a time) and the tail: every position
+   * of every length up to 70, each kind of non-finite value, the largest
+   * finite floats and denormals (exponents next to the all-ones one and
+   * the all-zeros one) never flagged. */
+  const float bad[3] = {NAN, INFINITY, -INFINITY};
+  float v[70];
+  for (uint32_t dim = 1; dim <= 70; dim++) {
+    for (uint32_t i = 0; i < dim; i++)
+      v[i] = (i % 3 == 0) ? 3.4028235e38f : (i % 3 == 1) ? -1e-45f : (float)i;
+    assert_int_equal(hdb__vector_first_nonfinite(v, dim), -1);
+    for (uint32_t pos = 0; pos < dim; pos++) {
+      for (int b = 0; b < 3; b++) {
+        float keep = v[pos];
+        v[pos] = bad[b];
+        assert_int_equal(hdb__vector_first_nonfinite(v, dim), (long)pos);
+        if (pos + 1 < dim) { /* a second bad one later: the first is named */
+          float keep2 = v[dim - 1];
+          v[dim - 1] = bad[(b + 1) % 3];
+          assert_int_equal(hdb__vector_first_nonfinite(v, dim), (long)pos);
+          v[dim - 1] = keep2;
+        }
+        v[pos] = keep;
+      }
+    }
+  }
 }
 
 static int64_t parse_ok(const char *s)
