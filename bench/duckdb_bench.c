@@ -6,7 +6,9 @@
  *           hanzo-db: hdb_insert in batches (HANZO_BENCH_BATCH, default
  *           10000) of records built through the API; raw: one appender fed
  *           the same rows as data chunks (DuckDB's fastest load path),
- *           flushed per batch; same table layout (id VARCHAR PRIMARY KEY).
+ *           flushed per batch; raw txn: BEGIN, appender, COMMIT per batch
+ *           (the all-or-nothing guarantee hdb_insert gives); same table
+ *           layout (id VARCHAR PRIMARY KEY); the three rotate per batch.
  *   search: Q filtered vector queries (cat = c, about 10 % of the rows),
  *           k nearest by l2, projecting id, cat, year, tag;
  *           hanzo-db: hdb_search_vector; raw: one prepared statement
@@ -71,6 +73,31 @@ static void die(const char *what, const char *msg) {
   exit(1);
 }
 
+/* The data set, shared by every side. */
+static const char *const tags[] = {"news", "code", "chat", "mail", "note"};
+static float *emb;
+static int64_t *cat, *year;
+static char (*ids)[16];
+
+/* Rows off..off+m into app as data chunks of DuckDB's vector size. */
+static void append_rows(duckdb_appender app, duckdb_data_chunk ch, size_t off, size_t m, unsigned dim) {
+  idx_t cap = duckdb_vector_size(), rows = 0;
+  for (size_t r = off; r < off + m; r++) {
+    duckdb_vector_assign_string_element(duckdb_data_chunk_get_vector(ch, 0), rows, ids[r]);
+    ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(ch, 1)))[rows] = cat[r];
+    ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(ch, 2)))[rows] = year[r];
+    duckdb_vector_assign_string_element(duckdb_data_chunk_get_vector(ch, 3), rows, tags[r % 5]);
+    float *child = duckdb_vector_get_data(duckdb_array_vector_get_child(duckdb_data_chunk_get_vector(ch, 4)));
+    memcpy(child + rows * dim, emb + r * dim, dim * sizeof(float));
+    if (++rows == cap || r + 1 == off + m) {
+      duckdb_data_chunk_set_size(ch, rows);
+      if (duckdb_append_data_chunk(app, ch) != DuckDBSuccess) die("append", duckdb_appender_error(app));
+      duckdb_data_chunk_reset(ch);
+      rows = 0;
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   size_t n = argc > 1 ? (size_t)atol(argv[1]) : 100000;
   size_t nq = argc > 2 ? (size_t)atol(argv[2]) : 1000;
@@ -79,10 +106,12 @@ int main(int argc, char **argv) {
   if (n == 0 || nq == 0 || dim == 0) die("usage", "duckdb_bench [N [Q [DIM [URL]]]]");
 
   /* Data and queries, shared by both sides. */
-  float *emb = malloc(n * dim * sizeof *emb), *qv = malloc(nq * dim * sizeof *qv);
-  int64_t *cat = malloc(n * sizeof *cat), *year = malloc(n * sizeof *year), *qcat = malloc(nq * sizeof *qcat);
-  char (*ids)[16] = malloc(n * sizeof *ids);
-  static const char *const tags[] = {"news", "code", "chat", "mail", "note"};
+  emb = malloc(n * dim * sizeof *emb);
+  float *qv = malloc(nq * dim * sizeof *qv);
+  cat = malloc(n * sizeof *cat);
+  year = malloc(n * sizeof *year);
+  int64_t *qcat = malloc(nq * sizeof *qcat);
+  ids = malloc(n * sizeof *ids);
   if (!emb || !qv || !cat || !year || !qcat || !ids) die("malloc", "out of memory");
   for (size_t i = 0; i < n; i++) {
     snprintf(ids[i], sizeof ids[i], "doc%09zu", (i * 7919) % 1000000007);
@@ -148,50 +177,62 @@ int main(int argc, char **argv) {
   if (duckdb_query(con, sql, &res) != DuckDBSuccess) die("create", duckdb_result_error(&res));
   duckdb_destroy_result(&res);
 
-  /* Load: hdb_insert batches (HANZO_BENCH_BATCH records, default 10000)
-   * alternating with the raw appender fed the same rows as data chunks. */
+  /* Load: per batch of HANZO_BENCH_BATCH records (default 10000), three
+   * sides in a rotating order so that a busy machine slows all alike:
+   *   hanzo-db: records built through the API, one hdb_insert (all or
+   *             nothing: the backend wraps its appender in a transaction);
+   *   raw:      one long-lived appender fed data chunks, flushed per batch
+   *             (DuckDB's fastest load path; a batch larger than the
+   *             appender's flush threshold would commit in pieces);
+   *   raw txn:  BEGIN, a fresh appender, the same chunks, close, COMMIT:
+   *             the same all-or-nothing guarantee as hdb_insert, into a
+   *             second table of the raw database. */
   const char *be = getenv("HANZO_BENCH_BATCH");
   const size_t batch = be && atol(be) > 0 ? (size_t)atol(be) : 10000;
+  snprintf(sql, sizeof sql,
+           "CREATE TABLE t_txn(id VARCHAR PRIMARY KEY, cat BIGINT, year BIGINT, tag VARCHAR, emb FLOAT[%u])",
+           dim);
+  if (duckdb_query(con, sql, &res) != DuckDBSuccess) die("create", duckdb_result_error(&res));
+  duckdb_destroy_result(&res);
   hdb_record **recs = malloc(batch * sizeof *recs);
   duckdb_appender app;
   if (duckdb_appender_create(con, NULL, "t", &app) != DuckDBSuccess) die("appender", "create");
   duckdb_logical_type types[5];
   for (idx_t i = 0; i < 5; i++) types[i] = duckdb_appender_column_type(app, i);
   duckdb_data_chunk ch = duckdb_create_data_chunk(types, 5);
-  idx_t cap = duckdb_vector_size(), rows = 0;
-  double hz_load = 0, raw_load = 0, t0;
-  for (size_t off = 0; off < n; off += batch) {
+  double hz_load = 0, raw_load = 0, txn_load = 0, t0;
+  for (size_t off = 0, bi = 0; off < n; off += batch, bi++) {
     size_t m = n - off < batch ? n - off : batch;
-    t0 = now();
-    for (size_t i = 0; i < m; i++) {
-      size_t r = off + i;
-      recs[i] = hdb_record_new(ids[r]);
-      hdb_record_set_int(recs[i], "cat", cat[r]);
-      hdb_record_set_int(recs[i], "year", year[r]);
-      hdb_record_set_text(recs[i], "tag", tags[r % 5]);
-      hdb_record_set_vector(recs[i], "emb", emb + r * dim, dim);
-    }
-    if (hdb_insert(db, "bench", recs, m) != HDB_OK) die("insert", hdb_errmsg(db));
-    for (size_t i = 0; i < m; i++) hdb_record_free(recs[i]);
-    hz_load += now() - t0;
-
-    t0 = now();
-    for (size_t r = off; r < off + m; r++) {
-      duckdb_vector_assign_string_element(duckdb_data_chunk_get_vector(ch, 0), rows, ids[r]);
-      ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(ch, 1)))[rows] = cat[r];
-      ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(ch, 2)))[rows] = year[r];
-      duckdb_vector_assign_string_element(duckdb_data_chunk_get_vector(ch, 3), rows, tags[r % 5]);
-      float *child = duckdb_vector_get_data(duckdb_array_vector_get_child(duckdb_data_chunk_get_vector(ch, 4)));
-      memcpy(child + rows * dim, emb + r * dim, dim * sizeof(float));
-      if (++rows == cap || r + 1 == off + m) {
-        duckdb_data_chunk_set_size(ch, rows);
-        if (duckdb_append_data_chunk(app, ch) != DuckDBSuccess) die("append", duckdb_appender_error(app));
-        duckdb_data_chunk_reset(ch);
-        rows = 0;
+    for (int turn = 0; turn < 3; turn++) {
+      int side = (int)((turn + bi) % 3);
+      t0 = now();
+      if (side == 0) {
+        for (size_t i = 0; i < m; i++) {
+          size_t r = off + i;
+          recs[i] = hdb_record_new(ids[r]);
+          hdb_record_set_int(recs[i], "cat", cat[r]);
+          hdb_record_set_int(recs[i], "year", year[r]);
+          hdb_record_set_text(recs[i], "tag", tags[r % 5]);
+          hdb_record_set_vector(recs[i], "emb", emb + r * dim, dim);
+        }
+        if (hdb_insert(db, "bench", recs, m) != HDB_OK) die("insert", hdb_errmsg(db));
+        for (size_t i = 0; i < m; i++) hdb_record_free(recs[i]);
+        hz_load += now() - t0;
+      } else if (side == 1) {
+        append_rows(app, ch, off, m, dim);
+        if (duckdb_appender_flush(app) != DuckDBSuccess) die("appender flush", duckdb_appender_error(app));
+        raw_load += now() - t0;
+      } else {
+        duckdb_appender tapp;
+        if (duckdb_query(con, "BEGIN", NULL) != DuckDBSuccess) die("begin", "failed");
+        if (duckdb_appender_create(con, NULL, "t_txn", &tapp) != DuckDBSuccess) die("appender", "create");
+        append_rows(tapp, ch, off, m, dim);
+        if (duckdb_appender_close(tapp) != DuckDBSuccess) die("appender close", duckdb_appender_error(tapp));
+        duckdb_appender_destroy(&tapp);
+        if (duckdb_query(con, "COMMIT", NULL) != DuckDBSuccess) die("commit", "failed");
+        txn_load += now() - t0;
       }
     }
-    if (duckdb_appender_flush(app) != DuckDBSuccess) die("appender flush", duckdb_appender_error(app));
-    raw_load += now() - t0;
   }
   t0 = now();
   if (duckdb_appender_close(app) != DuckDBSuccess) die("appender close", duckdb_appender_error(app));
@@ -278,6 +319,8 @@ int main(int argc, char **argv) {
   printf("\n%-28s %14s %14s %10s\n", "", "hanzo-db", "raw DuckDB", "hanzo/raw");
   printf("%-28s %12.3f s %12.3f s %9.2fx\n", "load (insert/appender)", hz_load, raw_load, hz_load / raw_load);
   printf("%-28s %12.0f/s %12.0f/s\n", "  rows per second", (double)n / hz_load, (double)n / raw_load);
+  printf("%-28s %12.3f s %12.3f s %9.2fx\n", "load vs raw txn per batch", hz_load, txn_load,
+         hz_load / txn_load);
   printf("%-28s %12.3f s %12.3f s %9.2fx\n", "search, total", hz_search, raw_search, hz_search / raw_search);
   printf("%-28s %12.0f/s %12.0f/s\n", "  queries per second", (double)nq / hz_search, (double)nq / raw_search);
   printf("%-28s %11.3f ms %11.3f ms %9.2fx\n", "  p50 latency", hz_p50 * 1e3, raw_p50 * 1e3, hz_p50 / raw_p50);

@@ -29,6 +29,10 @@ void hdb__strbuf_add(hdb__strbuf *b, const void *data, size_t n) {
   b->p[b->n] = 0;
 }
 
+void hdb__strbuf_puts(hdb__strbuf *b, const char *s) { hdb__strbuf_add(b, s, strlen(s)); }
+
+void hdb__strbuf_putc(hdb__strbuf *b, char c) { hdb__strbuf_add(b, &c, 1); }
+
 void hdb__strbuf_printf(hdb__strbuf *b, const char *fmt, ...) {
   char tmp[512];
   va_list ap;

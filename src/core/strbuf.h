@@ -18,6 +18,8 @@ typedef struct hdb__strbuf {
 } hdb__strbuf;
 
 void hdb__strbuf_add(hdb__strbuf *b, const void *data, size_t n);
+void hdb__strbuf_puts(hdb__strbuf *b, const char *s);
+void hdb__strbuf_putc(hdb__strbuf *b, char c);
 void hdb__strbuf_printf(hdb__strbuf *b, const char *fmt, ...) HDB__PRINTF(2, 3);
 /* Appends s as a JSON string literal (quotes and escapes). */
 void hdb__strbuf_json_string(hdb__strbuf *b, const char *s);

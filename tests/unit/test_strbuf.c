@@ -19,6 +19,12 @@ static void test_append_and_printf(void **state) {
   hdb__strbuf_printf(&b, "-%d-%s", 42, "x");
   assert_string_equal(b.p, "ab-42-x");
   assert_int_equal(b.n, 7);
+  hdb__strbuf_puts(&b, "");
+  hdb__strbuf_putc(&b, '\n');
+  hdb__strbuf_puts(&b, "cd");
+  assert_string_equal(b.p, "ab-42-x\ncd");
+  b.n = 7; /* truncate back to what the checks below expect */
+  b.p[7] = 0;
   char big[2000];
   memset(big, 'z', sizeof big - 1);
   big[sizeof big - 1] = 0;

@@ -19,6 +19,7 @@
 
 #include "hanzodb.h"
 #include "core/cursor.h"
+#include "core/strbuf.h"
 
 /* ---- stamps: what a file looked like when we last read or wrote it ---- */
 
@@ -56,18 +57,6 @@ hdb_status hdb__fstamp_refresh(hdb__fstamp *s, int dir_fd, const char *dir, cons
 hdb_status hdb__file_read(int dir_fd, const char *dir, const char *name, char **buf,
                           size_t *len, hdb__fstamp *stamp, hdb_error *err);
 
-/* ---- a growable byte buffer; any failed append sets oom and sticks ---- */
-
-typedef struct hdb__sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} hdb__sbuf;
-
-void hdb__sbuf_add(hdb__sbuf *b, const void *p, size_t n);
-void hdb__sbuf_puts(hdb__sbuf *b, const char *s);
-void hdb__sbuf_putc(hdb__sbuf *b, char c);
-void hdb__sbuf_free(hdb__sbuf *b);
 
 /* ---- atomic change sets ---- */
 
@@ -86,7 +75,7 @@ typedef struct hdb__fchanges {
 
 /* Takes the buffer's contents (the buffer is emptied, also on failure).
  * A later change to the same name replaces the earlier one. */
-hdb_status hdb__fchanges_put(hdb__fchanges *c, const char *name, hdb__sbuf *data,
+hdb_status hdb__fchanges_put(hdb__fchanges *c, const char *name, hdb__strbuf *data,
                              hdb_error *err);
 hdb_status hdb__fchanges_remove(hdb__fchanges *c, const char *name, hdb_error *err);
 void hdb__fchanges_free(hdb__fchanges *c);
@@ -132,14 +121,14 @@ char *hdb__file_path(const char *dir, const char *name);
 hdb_status hdb__jsonl_parse(const char *buf, size_t len, const char *fname, const char *table,
                             const hdb_schema *schema, hdb__rowbuf *rows, hdb_error *err);
 /* Appends one line per record. */
-hdb_status hdb__jsonl_dump(hdb_record *const *rows, size_t n, hdb__sbuf *out, hdb_error *err);
+hdb_status hdb__jsonl_dump(hdb_record *const *rows, size_t n, hdb__strbuf *out, hdb_error *err);
 
 /* Parses _kv.jsonl into put operations appended to batch (namespaces are
  * added to it as written). HDB_CORRUPT with the line number. */
 hdb_status hdb__kv_parse(const char *buf, size_t len, const char *fname, hdb_kv_batch *batch,
                          hdb_error *err);
 /* Appends one {"ns","key","value"} line. */
-hdb_status hdb__kv_dump_line(hdb__sbuf *out, const char *ns, const void *key, size_t klen,
+hdb_status hdb__kv_dump_line(hdb__strbuf *out, const char *ns, const void *key, size_t klen,
                              const void *val, size_t vlen);
 
 /* Unique-id check used by both parsers: a small open-addressing set of
@@ -166,6 +155,6 @@ hdb_status hdb__csv_parse(const char *buf, size_t len, const char *fname, const 
 /* Writes the header (id, then the schema's columns, or every field in order
  * of first appearance) and one CRLF-terminated row per record. */
 hdb_status hdb__csv_dump(hdb_record *const *rows, size_t n, const hdb_schema *schema,
-                         hdb__sbuf *out, hdb_error *err);
+                         hdb__strbuf *out, hdb_error *err);
 
 #endif

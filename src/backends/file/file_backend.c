@@ -628,7 +628,7 @@ static hdb_status dump_table(fconn *fc, ftable *t, hdb__fchanges *ch, hdb_error 
   }
   if (st != HDB_OK) return st;
   hdb__rowbuf rows = {0};
-  hdb__sbuf out = {0};
+  hdb__strbuf out = {0};
   if ((st = table_rows(fc, t->name, &rows, err)) != HDB_OK) goto out;
   st = fc->mode == FMODE_CSV ? hdb__csv_dump(rows.rows, rows.n, schema, &out, err)
                              : hdb__jsonl_dump(rows.rows, rows.n, &out, err);
@@ -641,8 +641,8 @@ static hdb_status dump_table(fconn *fc, ftable *t, hdb__fchanges *ch, hdb_error 
         hdb__fail(err, st, "cannot encode the schema of '%s'", t->name);
         goto out;
       }
-      hdb__sbuf_puts(&out, json);
-      hdb__sbuf_putc(&out, '\n');
+      hdb__strbuf_puts(&out, json);
+      hdb__strbuf_putc(&out, '\n');
       hdb_free(json);
       st = hdb__fchanges_put(ch, sname, &out, err);
     } else {
@@ -650,7 +650,7 @@ static hdb_status dump_table(fconn *fc, ftable *t, hdb__fchanges *ch, hdb_error 
     }
   }
 out:
-  hdb__sbuf_free(&out);
+  hdb__strbuf_free(&out);
   hdb__rowbuf_free(&rows);
   hdb_schema_free(schema);
   return st;
@@ -664,11 +664,11 @@ static hdb_status dump_line(void *ctx, const char *ns, const void *k, size_t kl,
 }
 
 static hdb_status dump_kv(fconn *fc, hdb__fchanges *ch, hdb_error *err) {
-  hdb__sbuf out = {0};
+  hdb__strbuf out = {0};
   hdb_status st = kv_each(fc, dump_line, &out, err);
   if (st == HDB_OK)
     st = out.n ? hdb__fchanges_put(ch, KV_FILE, &out, err) : hdb__fchanges_remove(ch, KV_FILE, err);
-  hdb__sbuf_free(&out);
+  hdb__strbuf_free(&out);
   return st;
 }
 
@@ -723,16 +723,16 @@ static hdb_status dump_indexes(fconn *fc, hdb__fchanges *ch, hdb_error *err) {
       st = hdb__fchanges_remove(ch, INDEX_FILE, err);
     } else {
       char *text = cJSON_Print(root);
-      hdb__sbuf out = {0};
+      hdb__strbuf out = {0};
       if (text) {
-        hdb__sbuf_puts(&out, text);
-        hdb__sbuf_putc(&out, '\n');
+        hdb__strbuf_puts(&out, text);
+        hdb__strbuf_putc(&out, '\n');
         cJSON_free(text);
         st = hdb__fchanges_put(ch, INDEX_FILE, &out, err);
       } else {
         st = hdb__fail(err, HDB_NOMEM, "out of memory");
       }
-      hdb__sbuf_free(&out);
+      hdb__strbuf_free(&out);
     }
   }
   cJSON_Delete(root);

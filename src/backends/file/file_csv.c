@@ -38,7 +38,7 @@ typedef struct csv_cell {
 } csv_cell;
 
 typedef struct csv_row {
-  hdb__sbuf text;
+  hdb__strbuf text;
   csv_cell *cells;
   size_t n, cap;
   size_t line; /* where the row starts, 1-based */
@@ -50,7 +50,7 @@ static void row_reset(csv_row *r) {
 }
 
 static void row_free(csv_row *r) {
-  hdb__sbuf_free(&r->text);
+  hdb__strbuf_free(&r->text);
   hdb__free_mem(r->cells);
   memset(r, 0, sizeof *r);
 }
@@ -71,7 +71,7 @@ static int row_push_cell(csv_row *r, size_t off, int quoted) {
   r->cells[r->n].len = r->text.n - off;
   r->cells[r->n].quoted = quoted;
   r->n++;
-  hdb__sbuf_add(&r->text, "", 1); /* the NUL after the cell */
+  hdb__strbuf_add(&r->text, "", 1); /* the NUL after the cell */
   return r->text.oom ? -1 : 0;
 }
 
@@ -98,7 +98,7 @@ static hdb_status read_row(const char *buf, size_t len, size_t *pos, size_t *lin
                            qline);
         if (buf[p] == '"') {
           if (p + 1 < len && buf[p + 1] == '"') {
-            hdb__sbuf_putc(&r->text, '"');
+            hdb__strbuf_putc(&r->text, '"');
             p += 2;
             continue;
           }
@@ -106,7 +106,7 @@ static hdb_status read_row(const char *buf, size_t len, size_t *pos, size_t *lin
           break;
         }
         if (buf[p] == '\n') (*line)++;
-        hdb__sbuf_putc(&r->text, buf[p]);
+        hdb__strbuf_putc(&r->text, buf[p]);
         p++;
       }
       if (p < len && buf[p] != ',' && buf[p] != '\n' && buf[p] != '\r')
@@ -115,7 +115,7 @@ static hdb_status read_row(const char *buf, size_t len, size_t *pos, size_t *lin
     } else {
       size_t s = p;
       while (p < len && buf[p] != ',' && buf[p] != '\n' && buf[p] != '\r') p++;
-      hdb__sbuf_add(&r->text, buf + s, p - s);
+      hdb__strbuf_add(&r->text, buf + s, p - s);
     }
     if (row_push_cell(r, off, quoted) != 0)
       return hdb__fail(err, HDB_NOMEM, "out of memory reading %s", fname);
@@ -382,54 +382,54 @@ out:
 
 /* ---- writing ---- */
 
-static void put_quoted(hdb__sbuf *out, const char *s, size_t n) {
-  hdb__sbuf_putc(out, '"');
+static void put_quoted(hdb__strbuf *out, const char *s, size_t n) {
+  hdb__strbuf_putc(out, '"');
   size_t start = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '"') {
-      hdb__sbuf_add(out, s + start, i + 1 - start);
-      hdb__sbuf_putc(out, '"');
+      hdb__strbuf_add(out, s + start, i + 1 - start);
+      hdb__strbuf_putc(out, '"');
       start = i + 1;
     }
   }
-  hdb__sbuf_add(out, s + start, n - start);
-  hdb__sbuf_putc(out, '"');
+  hdb__strbuf_add(out, s + start, n - start);
+  hdb__strbuf_putc(out, '"');
 }
 
-static void put_id(hdb__sbuf *out, const char *id) {
+static void put_id(hdb__strbuf *out, const char *id) {
   size_t n = strlen(id);
   if (strpbrk(id, ",\"\r\n") || (n > 0 && (id[0] == ' ' || id[n - 1] == ' ')))
     put_quoted(out, id, n);
   else
-    hdb__sbuf_add(out, id, n);
+    hdb__strbuf_add(out, id, n);
 }
 
-static void put_float(hdb__sbuf *out, double d) {
+static void put_float(hdb__strbuf *out, double d) {
   char b[48];
   if (isnan(d)) {
-    hdb__sbuf_puts(out, "nan");
+    hdb__strbuf_puts(out, "nan");
     return;
   }
   if (isinf(d)) {
-    hdb__sbuf_puts(out, d < 0 ? "-inf" : "inf");
+    hdb__strbuf_puts(out, d < 0 ? "-inf" : "inf");
     return;
   }
   for (int prec = 15; prec <= 17; prec++) {
     snprintf(b, sizeof b, "%.*g", prec, d);
     if (strtod(b, NULL) == d) break;
   }
-  hdb__sbuf_puts(out, b);
-  if (!strpbrk(b, ".e")) hdb__sbuf_puts(out, ".0"); /* stays a float when read back */
+  hdb__strbuf_puts(out, b);
+  if (!strpbrk(b, ".e")) hdb__strbuf_puts(out, ".0"); /* stays a float when read back */
 }
 
-static hdb_status put_value(hdb__sbuf *out, const hdb_value *v) {
+static hdb_status put_value(hdb__strbuf *out, const hdb_value *v) {
   char b[40];
   switch (v->type) {
     case HDB_TYPE_NULL: return HDB_OK;
-    case HDB_TYPE_BOOL: hdb__sbuf_puts(out, v->as.boolean ? "true" : "false"); return HDB_OK;
+    case HDB_TYPE_BOOL: hdb__strbuf_puts(out, v->as.boolean ? "true" : "false"); return HDB_OK;
     case HDB_TYPE_INT:
       snprintf(b, sizeof b, "%" PRId64, v->as.i);
-      hdb__sbuf_puts(out, b);
+      hdb__strbuf_puts(out, b);
       return HDB_OK;
     case HDB_TYPE_FLOAT: put_float(out, v->as.f); return HDB_OK;
     case HDB_TYPE_TEXT:
@@ -465,7 +465,7 @@ static hdb_status put_value(hdb__sbuf *out, const hdb_value *v) {
 }
 
 hdb_status hdb__csv_dump(hdb_record *const *rows, size_t n, const hdb_schema *schema,
-                         hdb__sbuf *out, hdb_error *err) {
+                         hdb__strbuf *out, hdb_error *err) {
   const char **names = NULL;
   size_t n_names = 0, cap = 0;
   hdb_status st = HDB_OK;
@@ -495,20 +495,20 @@ hdb_status hdb__csv_dump(hdb_record *const *rows, size_t n, const hdb_schema *sc
       }
     }
   }
-  hdb__sbuf_puts(out, "id");
+  hdb__strbuf_puts(out, "id");
   for (size_t k = 0; k < n_names; k++) {
-    hdb__sbuf_putc(out, ',');
-    hdb__sbuf_puts(out, names[k]);
+    hdb__strbuf_putc(out, ',');
+    hdb__strbuf_puts(out, names[k]);
   }
-  hdb__sbuf_puts(out, "\r\n");
+  hdb__strbuf_puts(out, "\r\n");
   for (size_t r = 0; r < n && st == HDB_OK; r++) {
     put_id(out, rows[r]->id ? rows[r]->id : "");
     for (size_t k = 0; k < n_names && st == HDB_OK; k++) {
-      hdb__sbuf_putc(out, ',');
+      hdb__strbuf_putc(out, ',');
       const hdb_value *v = hdb__record_value(rows[r], names[k]);
       if (v) st = put_value(out, v);
     }
-    hdb__sbuf_puts(out, "\r\n");
+    hdb__strbuf_puts(out, "\r\n");
   }
   hdb__free_mem((void *)names);
   if (st == HDB_OK && out->oom) st = HDB_NOMEM;

@@ -39,35 +39,6 @@ char *hdb__file_path(const char *dir, const char *name) {
   return p;
 }
 
-void hdb__sbuf_add(hdb__sbuf *b, const void *p, size_t n) {
-  if (b->oom || n == 0) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *q = hdb__realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, p, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
-void hdb__sbuf_puts(hdb__sbuf *b, const char *s) { hdb__sbuf_add(b, s, strlen(s)); }
-
-void hdb__sbuf_putc(hdb__sbuf *b, char c) { hdb__sbuf_add(b, &c, 1); }
-
-void hdb__sbuf_free(hdb__sbuf *b) {
-  hdb__free_mem(b->p);
-  b->p = NULL;
-  b->n = b->cap = 0;
-  b->oom = 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Stamps                                                              */
 /* ------------------------------------------------------------------ */
@@ -300,15 +271,15 @@ static hdb__fchange *fchange_slot(hdb__fchanges *c, const char *name, hdb_error 
   return f;
 }
 
-hdb_status hdb__fchanges_put(hdb__fchanges *c, const char *name, hdb__sbuf *data,
+hdb_status hdb__fchanges_put(hdb__fchanges *c, const char *name, hdb__strbuf *data,
                              hdb_error *err) {
   if (data->oom) {
-    hdb__sbuf_free(data);
+    hdb__strbuf_free(data);
     return hdb__fail(err, HDB_NOMEM, "out of memory writing %s", name);
   }
   hdb__fchange *f = fchange_slot(c, name, err);
   if (!f) {
-    hdb__sbuf_free(data);
+    hdb__strbuf_free(data);
     return HDB_NOMEM;
   }
   f->data = data->p;
@@ -413,20 +384,20 @@ hdb_status hdb__file_commit(int dir_fd, const char *dir, const char *journal,
 
   /* Phase 2: more than one file changes, so make the intent durable. */
   if (c->n > 1) {
-    hdb__sbuf j = {0};
-    hdb__sbuf_puts(&j, JOURNAL_MAGIC);
+    hdb__strbuf j = {0};
+    hdb__strbuf_puts(&j, JOURNAL_MAGIC);
     for (size_t i = 0; i < c->n; i++) {
-      hdb__sbuf_puts(&j, c->v[i].remove ? "remove " : "rename ");
-      hdb__sbuf_puts(&j, c->v[i].name);
-      hdb__sbuf_putc(&j, '\n');
+      hdb__strbuf_puts(&j, c->v[i].remove ? "remove " : "rename ");
+      hdb__strbuf_puts(&j, c->v[i].name);
+      hdb__strbuf_putc(&j, '\n');
     }
     if (j.oom || !(jtmp = tmp_name(journal))) {
-      hdb__sbuf_free(&j);
+      hdb__strbuf_free(&j);
       st = hdb__fail(err, HDB_NOMEM, "out of memory");
       goto undo;
     }
     st = write_durable(dir_fd, dir, jtmp, j.p, j.n, err);
-    hdb__sbuf_free(&j);
+    hdb__strbuf_free(&j);
     if (st != HDB_OK) {
       unlinkat(dir_fd, jtmp, 0);
       goto undo;

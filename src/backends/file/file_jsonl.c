@@ -148,15 +148,15 @@ hdb_status hdb__jsonl_parse(const char *buf, size_t len, const char *fname, cons
   return st;
 }
 
-hdb_status hdb__jsonl_dump(hdb_record *const *rows, size_t n, hdb__sbuf *out, hdb_error *err) {
+hdb_status hdb__jsonl_dump(hdb_record *const *rows, size_t n, hdb__strbuf *out, hdb_error *err) {
   for (size_t i = 0; i < n; i++) {
     char *text = NULL;
     hdb_status st = hdb__record_to_json_text(rows[i], NAN, &text);
     if (st != HDB_OK)
       return hdb__fail(err, st, "cannot encode record '%.200s' as JSON",
                        rows[i]->id ? rows[i]->id : "");
-    hdb__sbuf_puts(out, text);
-    hdb__sbuf_putc(out, '\n');
+    hdb__strbuf_puts(out, text);
+    hdb__strbuf_putc(out, '\n');
     hdb_free(text);
   }
   if (out->oom) return hdb__fail(err, HDB_NOMEM, "out of memory encoding a table");
@@ -245,7 +245,7 @@ hdb_status hdb__kv_parse(const char *buf, size_t len, const char *fname, hdb_kv_
   return HDB_OK;
 }
 
-hdb_status hdb__kv_dump_line(hdb__sbuf *out, const char *ns, const void *key, size_t klen,
+hdb_status hdb__kv_dump_line(hdb__strbuf *out, const char *ns, const void *key, size_t klen,
                              const void *val, size_t vlen) {
   hdb_value kv = {.type = HDB_TYPE_BLOB};
   kv.as.blob.data = key;
@@ -269,8 +269,8 @@ hdb_status hdb__kv_dump_line(hdb__sbuf *out, const char *ns, const void *key, si
   cJSON_Delete(k);
   cJSON_Delete(v);
   if (!text) return HDB_NOMEM;
-  hdb__sbuf_puts(out, text);
-  hdb__sbuf_putc(out, '\n');
+  hdb__strbuf_puts(out, text);
+  hdb__strbuf_putc(out, '\n');
   cJSON_free(text);
   return out->oom ? HDB_NOMEM : HDB_OK;
 }
