@@ -11,7 +11,7 @@ PACKAGES=(
   clang libclang-rt-14-dev           # libFuzzer targets
   libzstd-dev liblz4-dev libxxhash-dev   # native engine: compression, checksums
   libsqlite3-dev                     # sqlite://
-  libpq-dev postgresql-15            # postgresql:// (the server runs the tests)
+  libpq-dev postgresql-15 postgresql-server-dev-15   # postgresql:// (the server runs the tests; dev: pgvector build)
 )
 
 missing=()

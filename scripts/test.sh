@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/fetch-duckdb.sh   # DuckDB's C library (npm registry), cached in third_party/
+bash scripts/fetch-pgvector.sh # pgvector 0.8.0 (Debian source), built into PostgreSQL 15; cached in third_party/
 
 total_passed=0
 total_failed=0

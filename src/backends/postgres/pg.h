@@ -43,6 +43,7 @@
 #include "api/backend.h"
 #include "backends/sql/sql.h"
 #include "core/filter.h"
+#include "core/schema.h"
 
 /* ------------------------------------------------------------------ */
 /* Connection pool (pg_pool.c)                                         */
@@ -89,8 +90,20 @@ typedef struct hdb__pg_conn {
                          connection) and only rollback/commit remain */
   char doom_msg[256];
   int read_only;
-  int has_pgvector; /* the server has the vector extension (reported only) */
+  /* pgvector mode (URL pgvector=auto|on|off, decided at open): new tables
+   * store vector columns of <= HDB__PG_VECTOR_MAX_DIM components as
+   * pgvector's vector(dim), and hnsw / ivf_pq indexes are pgvector HNSW /
+   * IVFFlat indexes. Reading, writing and searching follow each table's
+   * recorded storage, not this flag, so tables of either kind work in
+   * either mode. */
+  int pgvector;
+  int pgvector_iterative; /* extension >= 0.8: hnsw/ivfflat.iterative_scan */
 } hdb__pg_conn;
+
+/* pgvector 0.8's limits: the vector type holds up to 16,000 components
+ * (larger columns stay BYTEA), its HNSW and IVFFlat indexes up to 2,000. */
+#define HDB__PG_VECTOR_MAX_DIM 16000u
+#define HDB__PG_VECTOR_INDEX_MAX_DIM 2000u
 
 /* Starts a call: *pg is the connection to use. Inside a transaction this
  * is the pinned connection with a savepoint set. */
@@ -196,10 +209,16 @@ typedef enum hdb__pg_kind {
   HDB__PGK_JSONB,
   HDB__PGK_JSON,      /* json: the text exactly as written */
   HDB__PGK_VEC_BYTEA, /* dim * 4 bytes, little-endian IEEE float32 */
-  HDB__PGK_VEC_F4ARR  /* real[] */
+  HDB__PGK_VEC_F4ARR, /* real[] */
+  HDB__PGK_VEC_PGV    /* pgvector's vector(dim): int16 dim, int16 0, dim float4
+                         big-endian (vector_send/vector_recv); its OID is
+                         per database, so parameters go untyped ($n::vector
+                         in SQL, or inferred from the target column) */
 } hdb__pg_kind;
 
-/* Kind and DDL type for a column; ddl is a static string. */
+/* Kind and DDL type for a column; ddl is a static string. (pgvector
+ * columns are chosen by pg_schema.c at create and recorded in the
+ * catalog; this is the default mapping.) */
 void hdb__pg_column_kind(hdb_type type, uint32_t dim, hdb__pg_kind *kind, const char **ddl);
 /* The OID sent with a parameter of this kind (0 where the server infers). */
 Oid hdb__pg_kind_oid(hdb__pg_kind k);
@@ -213,7 +232,9 @@ hdb_status hdb__pg_value_storable(hdb__pg_kind k, const hdb_value *v, const char
 /* Adds v as a parameter for a column of kind k (encoded, owned). */
 void hdb__pg_param_value(hdb__pg_params *p, hdb__pg_kind k, const hdb_value *v);
 /* Decodes the binary field (row, col) of res into *out (owned payload),
- * as hanzo type `type`; HDB_CORRUPT for bytes that do not decode. */
+ * as hanzo type `type`; HDB_CORRUPT for bytes that do not decode. A
+ * vector whose column has another type than bytea / real[] is read in
+ * pgvector's binary layout (checked: length, dimension, zero word). */
 hdb_status hdb__pg_decode(const PGresult *res, int row, int col, hdb_type type, uint32_t dim,
                           hdb_value *out, hdb_error *err);
 /* Vector column bytes to floats without allocating: *data points into res
@@ -232,8 +253,23 @@ typedef struct hdb__pg_table {
   char *name;          /* hanzo name */
   char *pgname;        /* server-side name (hashed when over 63 bytes) */
   hdb_schema *schema;  /* NULL: schemaless (columns id, doc: hdb__sql_doc_encode) */
-  hdb__pg_kind *kinds; /* per schema column */
+  hdb__pg_kind *kinds; /* per schema column, from the catalog's storage */
 } hdb__pg_table;
+
+/* The server's vector index on a column, when there is one (pg_schema.c):
+ * method "hnsw" or "ivfflat", with the parameters search needs. */
+typedef struct hdb__pg_vindex {
+  int present;
+  int hnsw;          /* 1: hnsw, 0: ivfflat */
+  hdb_metric metric; /* the operator class's metric (the column's) */
+  int lists;         /* ivfflat lists */
+} hdb__pg_vindex;
+
+/* Reads the vector index of table.column from _hanzo_indexes. */
+hdb_status hdb__pg_vindex_load(PGconn *pg, const char *where, const hdb__pg_table *t,
+                               const hdb__column *col, hdb__pg_vindex *out, hdb_error *err);
+/* pgvector's distance operator for a metric: "<->", "<=>", "<#>". */
+const char *hdb__pg_vector_op(hdb_metric m);
 
 /* Reads the catalog row of table into *t; HDB_NO_TABLE naming it. */
 hdb_status hdb__pg_table_load(PGconn *pg, const char *where, const char *table,

@@ -15,6 +15,12 @@
  *                         seconds; rounded up)
  *   idle_check_ms         idle time after which a pooled connection gets a
  *                         round trip before reuse (default 5000)
+ *   pgvector              auto (default): pgvector mode when the database
+ *                         has the vector extension, or the server offers it
+ *                         and CREATE EXTENSION IF NOT EXISTS vector works;
+ *                         on: the same, but HDB_NOT_SUPPORTED at open when
+ *                         it cannot be used; off: never (README: storage,
+ *                         search, indexes)
  * Every other parameter is passed to libpq as a connection keyword
  * (sslmode, application_name, host=/socket/dir, options, ...).
  * hdb_config.read_only adds "-c default_transaction_read_only=on" to the
@@ -25,9 +31,11 @@
  * missing database HDB_UNAVAILABLE naming it. Then the hanzo catalog is
  * created when missing (not on read-only handles).
  *
- * Capabilities: persistent, transactions, kv, vector_search (exact),
- * scalar_index, aggregate, schemaless. Not: vector_index (no pgvector
- * support here), fulltext, hybrid search, ttl, pubsub (LISTEN/NOTIFY is
+ * Capabilities: persistent, transactions, kv, vector_search (exact
+ * without an index), scalar_index, aggregate, schemaless; in pgvector mode
+ * also vector_index, index_hnsw (pgvector hnsw) and index_ivf_pq (mapped
+ * to pgvector ivfflat: no product quantization; hdb_index_list's params
+ * say so). Not: fulltext, hybrid search, ttl, pubsub (LISTEN/NOTIFY is
  * for a later issue), time travel, encryption, stats.
  */
 #include <errno.h>
@@ -44,7 +52,8 @@
 
 static int is_ours(const char *key) {
   return !strcmp(key, "pool_min") || !strcmp(key, "pool_max") || !strcmp(key, "timeout_ms") ||
-         !strcmp(key, "connect_timeout_ms") || !strcmp(key, "idle_check_ms");
+         !strcmp(key, "connect_timeout_ms") || !strcmp(key, "idle_check_ms") ||
+         !strcmp(key, "pgvector");
 }
 
 /* Integer option from the URL (def when absent); HDB_BAD_URL when bad. */
@@ -61,6 +70,45 @@ static hdb_status int_param(const hdb__url *u, const char *key, int def, int lo,
                      u->redacted, key, lo, hi, v);
   *out = (int)n;
   return HDB_OK;
+}
+
+enum { PGV_OFF, PGV_AUTO, PGV_ON };
+
+/* 1 when the database has the vector extension: installed, or created
+ * now (auto/on, writable handles) when the server offers it. *why says
+ * what is missing otherwise. A concurrent CREATE EXTENSION by another
+ * session is fine: we look again after a failure. */
+static int pgvector_usable(PGconn *pg, int read_only, const char **why) {
+  static const char *q_have = "SELECT 1 FROM pg_extension WHERE extname = 'vector'";
+  PGresult *res = hdb__pg_exec(pg, q_have, NULL);
+  int have = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+  PQclear(res);
+  if (have) return 1;
+  res = hdb__pg_exec(pg, "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'", NULL);
+  int avail = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+  PQclear(res);
+  if (!avail) {
+    *why = "the server does not have the pgvector extension (no vector in "
+           "pg_available_extensions; scripts/fetch-pgvector.sh installs it)";
+    return 0;
+  }
+  if (read_only) {
+    *why = "pgvector is available but not created in this database, and the handle is "
+           "read-only (CREATE EXTENSION vector needs a writable handle)";
+    return 0;
+  }
+  res = hdb__pg_exec(pg, "CREATE EXTENSION IF NOT EXISTS vector", NULL);
+  int made = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  if (made) return 1;
+  res = hdb__pg_exec(pg, q_have, NULL);
+  have = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+  PQclear(res);
+  if (!have)
+    *why = "CREATE EXTENSION vector failed (creating an extension needs the CREATE privilege "
+           "on the database, and pgvector is not a trusted extension: ask a superuser to run "
+           "it once)";
+  return have;
 }
 
 static hdb_status pg_open(const hdb__url *url, const hdb_config *cfg, void **conn, hdb_error *err) {
@@ -85,6 +133,16 @@ static hdb_status pg_open(const hdb__url *url, const hdb_config *cfg, void **con
   if (po.min > po.max)
     return hdb__fail(err, HDB_BAD_URL, "bad URL '%.200s': pool_min (%d) is larger than pool_max (%d)",
                      url->redacted, po.min, po.max);
+  int pgv_mode = PGV_AUTO;
+  const char *pgv = hdb__url_param_get(url, "pgvector");
+  if (pgv) {
+    if (!strcmp(pgv, "auto")) pgv_mode = PGV_AUTO;
+    else if (!strcmp(pgv, "on")) pgv_mode = PGV_ON;
+    else if (!strcmp(pgv, "off")) pgv_mode = PGV_OFF;
+    else
+      return hdb__fail(err, HDB_BAD_URL, "bad URL '%.200s': pgvector must be auto, on or off (got '%s')",
+                       url->redacted, pgv);
+  }
 
   const char *host = url->host && *url->host ? url->host : NULL;
   const char *db = url->path && *url->path ? url->path : NULL;
@@ -151,10 +209,23 @@ static hdb_status pg_open(const hdb__url *url, const hdb_config *cfg, void **con
   st = hdb__pg_pool_get(c->pool, &pg, err);
   if (st == HDB_OK) {
     if (!c->read_only) st = hdb__pg_catalog_init(pg, where, err);
-    if (st == HDB_OK) {
-      PGresult *res = hdb__pg_exec(pg, "SELECT 1 FROM pg_extension WHERE extname = 'vector'", NULL);
-      if (res && PQresultStatus(res) == PGRES_TUPLES_OK) c->has_pgvector = PQntuples(res) > 0;
-      PQclear(res);
+    if (st == HDB_OK && pgv_mode != PGV_OFF) {
+      const char *why = "";
+      c->pgvector = pgvector_usable(pg, c->read_only, &why);
+      if (c->pgvector) {
+        /* iterative index scans came with 0.8.0; older versions refuse
+         * the settings, and search falls back to the exact path instead */
+        PGresult *res = hdb__pg_exec(pg, "SELECT (string_to_array(extversion, '.')::int[] >= "
+                                         "'{0,8,0}'::int[])::int4 FROM pg_extension WHERE "
+                                         "extname = 'vector'", NULL);
+        c->pgvector_iterative = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                                PQgetlength(res, 0, 0) == 4 && PQgetvalue(res, 0, 0)[3] == 1;
+        PQclear(res);
+      }
+      if (!c->pgvector && hdb__pg_broken(pg))
+        st = hdb__pg_fail_result(pg, NULL, where, "checking for pgvector", err);
+      else if (!c->pgvector && pgv_mode == PGV_ON)
+        st = hdb__fail(err, HDB_NOT_SUPPORTED, "postgresql at %s: pgvector=on, but %s", where, why);
     }
     hdb__pg_pool_put(c->pool, pg, hdb__pg_broken(pg));
   }
@@ -179,9 +250,12 @@ static void pg_close(void *conn) {
 }
 
 static uint32_t pg_capabilities(void *conn) {
-  (void)conn;
-  return HDB_CAP_PERSISTENT | HDB_CAP_TRANSACTIONS | HDB_CAP_KV | HDB_CAP_VECTOR_SEARCH |
-         HDB_CAP_SCALAR_INDEX | HDB_CAP_AGGREGATE | HDB_CAP_SCHEMALESS;
+  const hdb__pg_conn *c = conn;
+  uint32_t caps = HDB_CAP_PERSISTENT | HDB_CAP_TRANSACTIONS | HDB_CAP_KV | HDB_CAP_VECTOR_SEARCH |
+                  HDB_CAP_SCALAR_INDEX | HDB_CAP_AGGREGATE | HDB_CAP_SCHEMALESS;
+  /* Approximate indexes only where pgvector builds them (ivf_pq: ivfflat). */
+  if (c && c->pgvector) caps |= HDB_CAP_VECTOR_INDEX | HDB_CAP_INDEX_HNSW | HDB_CAP_INDEX_IVF_PQ;
+  return caps;
 }
 
 static hdb_status pg_ping(void *conn, hdb_error *err) {

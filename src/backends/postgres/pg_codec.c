@@ -18,6 +18,11 @@
  *   vector     BYTEA               dim float32, little-endian (read without a
  *                                  copy on little-endian hosts)
  *              (or REAL[]: a one-dimensional float4 array)
+ *              vector(dim) in pgvector mode (pg_schema.c decides and records
+ *                                  it): int16 dim, int16 0, dim float4
+ *                                  big-endian: float32 bits travel unchanged
+ *                                  both ways, so vectors read back
+ *                                  bit-identical
  *
  * JSON text is read back through hdb__json_normalize (compact, numbers
  * as written), which is the form records hold, so it round-trips exactly.
@@ -109,6 +114,7 @@ Oid hdb__pg_kind_oid(hdb__pg_kind k) {
   case HDB__PGK_JSON: return 114;
   case HDB__PGK_VEC_BYTEA: return 17;
   case HDB__PGK_VEC_F4ARR: return 1021;
+  case HDB__PGK_VEC_PGV: return 0; /* per-database OID: inferred by the server */
   }
   return 0;
 }
@@ -127,6 +133,7 @@ size_t hdb__pg_encoded_size(hdb__pg_kind k, const hdb_value *v) {
   case HDB__PGK_JSON: return v->as.text.len;
   case HDB__PGK_VEC_BYTEA: return (size_t)v->as.vector.dim * 4;
   case HDB__PGK_VEC_F4ARR: return 20 + (size_t)v->as.vector.dim * 8;
+  case HDB__PGK_VEC_PGV: return 4 + (size_t)v->as.vector.dim * 4;
   }
   return 0;
 }
@@ -207,6 +214,16 @@ void hdb__pg_encode(hdb__pg_kind k, const hdb_value *v, unsigned char *d) {
       be32(d + 24 + 8 * (size_t)i, bits);
     }
     return;
+  case HDB__PGK_VEC_PGV: /* dim <= HDB__PG_VECTOR_MAX_DIM fits the int16 */
+    d[0] = (unsigned char)(v->as.vector.dim >> 8);
+    d[1] = (unsigned char)v->as.vector.dim;
+    d[2] = d[3] = 0;
+    for (uint32_t i = 0; i < v->as.vector.dim; i++) {
+      uint32_t bits;
+      memcpy(&bits, &v->as.vector.data[i], 4);
+      be32(d + 4 + 4 * (size_t)i, bits);
+    }
+    return;
   }
 }
 
@@ -267,6 +284,16 @@ int hdb__pg_vector_view(const PGresult *res, int row, int col, hdb__pg_kind k, u
     for (uint32_t i = 0; i < dim; i++) {
       if (rd32(s + 20 + 8 * (size_t)i) != 4) return -1;
       uint32_t bits = rd32(s + 24 + 8 * (size_t)i);
+      memcpy(&scratch[i], &bits, 4);
+    }
+    *data = scratch;
+    return 0;
+  }
+  if (k == HDB__PGK_VEC_PGV) {
+    if (len != 4 + (size_t)dim * 4 || ((uint32_t)s[0] << 8 | s[1]) != dim || s[2] || s[3])
+      return -1;
+    for (uint32_t i = 0; i < dim; i++) {
+      uint32_t bits = rd32(s + 4 + 4 * (size_t)i);
       memcpy(&scratch[i], &bits, 4);
     }
     *data = scratch;
@@ -399,6 +426,19 @@ hdb_status hdb__pg_decode(const PGresult *res, int row, int col, hdb_type type, 
     return HDB_OK;
   }
   default:
+    if (type == HDB_TYPE_VECTOR) { /* pgvector's vector: its OID differs per database */
+      float *v = hdb__malloc(dim ? (size_t)dim * sizeof *v : 1);
+      const float *data = NULL;
+      if (!v) return hdb__fail(err, HDB_NOMEM, "out of memory reading a vector");
+      if (hdb__pg_vector_view(res, row, col, HDB__PGK_VEC_PGV, dim, v, &data) != 0) {
+        hdb__free_mem(v);
+        return corrupt(err, res, col, "a vector of the wrong size or an unknown type");
+      }
+      out->type = HDB_TYPE_VECTOR;
+      out->as.vector.data = v;
+      out->as.vector.dim = dim;
+      return HDB_OK;
+    }
     return hdb__fail(err, HDB_CORRUPT, "postgresql: column '%s' has type oid %u, which hanzo-db "
                      "does not read", PQfname(res, col), (unsigned)oid);
   }

@@ -4,9 +4,16 @@
  * shares.
  *
  * Catalog (created at open under an advisory lock when missing):
- *   _hanzo_tables(name PK, pgname UNIQUE, schema TEXT, format)
+ *   _hanzo_tables(name PK, pgname UNIQUE, schema TEXT, format, storage)
  *       schema is hdb_schema_to_json (NULL: schemaless), so table_schema
  *       round-trips exactly (column order, vector dimension and metric);
+ *       storage holds one character per schema column, 'v' for a pgvector
+ *       vector(dim) column and '-' for the default mapping (pg_codec.c);
+ *       NULL (tables from before pgvector support, or catalogs that lack
+ *       the column, added by ALTER at the next writable open) means all
+ *       default. The storage of a column never changes after create, so
+ *       bytea tables keep working with pgvector on, and vector tables
+ *       with it off;
  *   _hanzo_indexes(tbl, col, type, params, pgindex, seq)
  *       one row per hanzo index; pgindex names the server index when there
  *       is one (scalar), seq keeps creation order for hdb_index_list;
@@ -25,10 +32,21 @@
  *
  * Index types: flat (vector columns) is recorded only, search is exact;
  * scalar creates a btree index (json columns: recorded only, PostgreSQL's
- * json type has no btree operator class); hnsw and ivf_pq are HDB_NOT_SUPPORTED
- * (no pgvector support in this backend); fts is HDB_NOT_SUPPORTED.
+ * json type has no btree operator class); fts is HDB_NOT_SUPPORTED.
+ * In pgvector mode, on a vector(dim) column of at most 2,000 components:
+ *   hnsw    -> CREATE INDEX .. USING hnsw (col <opclass>) WITH (m, ef_construction)
+ *   ivf_pq  -> CREATE INDEX .. USING ivfflat (col <opclass>) WITH (lists = nlist):
+ *              pgvector has no product quantization, so vectors stay whole;
+ *              the params hdb_index_list reports say so ("pgvector":"ivfflat")
+ * with the operator class of the column's metric (vector_l2_ops,
+ * vector_cosine_ops, vector_ip_ops). Otherwise hnsw / ivf_pq are
+ * HDB_NOT_SUPPORTED with the reason (mode off, bytea column, dimension).
+ * Option values in CREATE INDEX are integers we range-checked: DDL takes
+ * no parameters.
  */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pg.h"
@@ -61,7 +79,10 @@ hdb_status hdb__pg_catalog_init(PGconn *pg, const char *where, hdb_error *err) {
   PGresult *res = hdb__pg_exec(pg,
                                "SELECT to_regclass('_hanzo_tables') IS NOT NULL AND "
                                "to_regclass('_hanzo_indexes') IS NOT NULL AND "
-                               "to_regclass('_hanzo_kv') IS NOT NULL",
+                               "to_regclass('_hanzo_kv') IS NOT NULL AND "
+                               "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+                               "to_regclass('_hanzo_tables') AND attname = 'storage' "
+                               "AND NOT attisdropped)",
                                NULL);
   hdb_status st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where, "reading the catalog", err);
   if (st != HDB_OK) return st;
@@ -91,6 +112,7 @@ hdb_status hdb__pg_catalog_init(PGconn *pg, const char *where, hdb_error *err) {
                    " key BYTEA NOT NULL,"
                    " value BYTEA NOT NULL,"
                    " PRIMARY KEY (ns, key));"
+                   "ALTER TABLE _hanzo_tables ADD COLUMN IF NOT EXISTS storage TEXT;"
                    "COMMIT",
                    NULL, "creating the hanzo catalog", err);
   if (st != HDB_OK && !hdb__pg_broken(pg)) {
@@ -114,7 +136,10 @@ hdb_status hdb__pg_table_load(PGconn *pg, const char *where, const char *table,
   hdb__pg_params p = {0};
   hdb__pg_param_text(&p, table, strlen(table));
   PGresult *res = p.oom ? NULL
-                        : hdb__pg_exec(pg, "SELECT pgname, schema FROM _hanzo_tables WHERE name = $1", &p);
+                        /* to_jsonb: reads catalogs without the storage column too
+                           (a read-only handle on a catalog from before it) */
+                        : hdb__pg_exec(pg, "SELECT pgname, schema, to_jsonb(t)->>'storage' "
+                                           "FROM _hanzo_tables t WHERE name = $1", &p);
   hdb__pg_params_free(&p);
   hdb_status st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where, "reading the catalog", err);
   if (st == HDB_NO_TABLE) return hdb__fail(err, HDB_NO_TABLE, "no table '%s' (the hanzo catalog is missing)", table);
@@ -137,11 +162,21 @@ hdb_status hdb__pg_table_load(PGconn *pg, const char *where, const char *table,
                        table, e2.message);
     }
     size_t n = t->schema->n;
+    const char *storage = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+    if (storage && strlen(storage) != n) {
+      PQclear(res);
+      hdb__pg_table_free(t);
+      return hdb__fail(err, HDB_CORRUPT,
+                       "table '%s': the catalog's storage '%.64s' does not describe its %zu columns",
+                       table, storage, n);
+    }
     t->kinds = hdb__calloc(n ? n : 1, sizeof *t->kinds);
     if (!t->kinds) goto nomem;
     for (size_t i = 0; i < n; i++) {
       const char *ddl;
       hdb__pg_column_kind(t->schema->cols[i].type, t->schema->cols[i].dim, &t->kinds[i], &ddl);
+      if (storage && storage[i] == 'v' && t->schema->cols[i].type == HDB_TYPE_VECTOR)
+        t->kinds[i] = HDB__PGK_VEC_PGV;
     }
   }
   PQclear(res);
@@ -255,7 +290,7 @@ static hdb_status create_in(hdb__pg_conn *c, PGconn *pg, const char *table,
                             const hdb_schema *schema, unsigned flags, hdb_error *err) {
   hdb__pg_params p = {0};
   hdb__sql_buf b = {0};
-  char *sjson = NULL;
+  char *sjson = NULL, *storage = NULL;
   char pgname[64];
   pg_table_name(table, pgname);
   hdb_status st;
@@ -299,14 +334,25 @@ static hdb_status create_in(hdb__pg_conn *c, PGconn *pg, const char *table,
   hdb__sql_buf_ident(&b, pgname);
   hdb__sql_buf_append(&b, " (\"id\" TEXT COLLATE \"C\" PRIMARY KEY");
   if (schema) {
+    storage = hdb__malloc(schema->n + 1);
+    if (!storage) {
+      st = hdb__fail(err, HDB_NOMEM, "out of memory creating table '%s'", table);
+      goto done;
+    }
     for (size_t i = 0; i < schema->n; i++) {
       hdb__pg_kind k;
       const char *ddl;
-      hdb__pg_column_kind(schema->cols[i].type, schema->cols[i].dim, &k, &ddl);
+      const hdb__column *col = &schema->cols[i];
+      hdb__pg_column_kind(col->type, col->dim, &k, &ddl);
       hdb__sql_buf_append(&b, ", ");
-      hdb__sql_buf_ident(&b, schema->cols[i].name);
-      hdb__sql_buf_appendf(&b, " %s", ddl);
+      hdb__sql_buf_ident(&b, col->name);
+      /* pgvector mode: vector(dim) where the type can hold the dimension. */
+      int pgv = c->pgvector && col->type == HDB_TYPE_VECTOR && col->dim <= HDB__PG_VECTOR_MAX_DIM;
+      storage[i] = pgv ? 'v' : '-';
+      if (pgv) hdb__sql_buf_appendf(&b, " vector(%u)", (unsigned)col->dim);
+      else hdb__sql_buf_appendf(&b, " %s", ddl);
     }
+    storage[schema->n] = '\0';
   } else {
     hdb__sql_buf_append(&b, ", \"doc\" JSON NOT NULL");
   }
@@ -324,14 +370,19 @@ static hdb_status create_in(hdb__pg_conn *c, PGconn *pg, const char *table,
   hdb__pg_param_text(&p, pgname, strlen(pgname));
   if (sjson) hdb__pg_param_text(&p, sjson, strlen(sjson));
   else hdb__pg_param_null(&p);
+  /* Tables without a pgvector column record NULL: the default mapping,
+   * as for tables from before the storage column. */
+  if (storage && strchr(storage, 'v')) hdb__pg_param_text(&p, storage, strlen(storage));
+  else hdb__pg_param_null(&p);
   st = hdb__pg_run(pg, where_of(c),
-                   "INSERT INTO _hanzo_tables (name, pgname, schema) VALUES ($1, $2, $3)", &p,
-                   "recording the table in the catalog", err);
+                   "INSERT INTO _hanzo_tables (name, pgname, schema, storage) VALUES ($1, $2, $3, $4)",
+                   &p, "recording the table in the catalog", err);
   if (st == HDB_DUPLICATE_ID) st = hdb__fail(err, HDB_EXISTS, "table '%s' already exists", table);
 done:
   hdb__pg_params_free(&p);
   hdb__sql_buf_free(&b);
   hdb__free_mem(sjson);
+  hdb__free_mem(storage);
   return st;
 }
 
@@ -439,8 +490,9 @@ hdb_status hdb__pg_table_schema(void *conn, const char *table, hdb_schema **sche
 
 static const char *index_type_name(hdb_index_type t) { return hdb_index_type_name(t); }
 
-static hdb_status resolve_index_type(const hdb__pg_table *t, const hdb__column *col,
-                                     hdb_index_type type, hdb_index_type *out, hdb_error *err) {
+static hdb_status resolve_index_type(const hdb__pg_conn *c, const hdb__pg_table *t,
+                                     const hdb__column *col, hdb_index_type type,
+                                     hdb_index_type *out, hdb_error *err) {
   int is_vec = col->type == HDB_TYPE_VECTOR;
   switch (type) {
   case HDB_INDEX_AUTO:
@@ -467,17 +519,169 @@ static hdb_status resolve_index_type(const hdb__pg_table *t, const hdb__column *
     return HDB_OK;
   case HDB_INDEX_HNSW:
   case HDB_INDEX_IVF_PQ:
-    return hdb__fail(err, HDB_NOT_SUPPORTED,
-                     "the postgresql backend has no %s index (column '%s' of table '%s'): its "
-                     "vector search is exact, computed by hanzo-db over rows streamed from the "
-                     "server. Approximate indexes come with the native engine: use native://",
-                     index_type_name(type), col->name, t->name);
+    if (!c->pgvector)
+      return hdb__fail(err, HDB_NOT_SUPPORTED,
+                       "the postgresql backend has no %s index here (column '%s' of table '%s'): "
+                       "approximate indexes need the pgvector extension (URL pgvector=auto|on), "
+                       "and this handle runs without it; search is exact",
+                       index_type_name(type), col->name, t->name);
+    if (!is_vec)
+      return hdb__fail(err, HDB_NOT_SUPPORTED,
+                       "a %s index needs a vector column; column '%s' of table '%s' is %s",
+                       index_type_name(type), col->name, t->name, hdb_type_name(col->type));
+    if (col->dim > HDB__PG_VECTOR_INDEX_MAX_DIM)
+      return hdb__fail(err, HDB_NOT_SUPPORTED,
+                       "column '%s' of table '%s' has %u dimensions; pgvector's %s indexes take "
+                       "at most %u (search stays exact)",
+                       col->name, t->name, (unsigned)col->dim,
+                       type == HDB_INDEX_HNSW ? "hnsw" : "ivfflat",
+                       (unsigned)HDB__PG_VECTOR_INDEX_MAX_DIM);
+    if (t->kinds[col - t->schema->cols] != HDB__PGK_VEC_PGV)
+      return hdb__fail(err, HDB_NOT_SUPPORTED,
+                       "column '%s' of table '%s' is stored as bytea (the table was created "
+                       "without pgvector), which pgvector cannot index; recreate the table with "
+                       "pgvector on to index it (search stays exact)",
+                       col->name, t->name);
+    *out = type;
+    return HDB_OK;
   case HDB_INDEX_FTS:
     return hdb__fail(err, HDB_NOT_SUPPORTED,
                      "the postgresql backend has no full-text index (column '%s' of table '%s')",
                      col->name, t->name);
   }
   return hdb__fail(err, HDB_INVALID_ARGUMENT, "unknown index type %d", (int)type);
+}
+
+const char *hdb__pg_vector_op(hdb_metric m) {
+  switch (m) {
+  case HDB_METRIC_COSINE: return "<=>";
+  case HDB_METRIC_DOT: return "<#>";
+  default: return "<->";
+  }
+}
+
+static const char *vector_opclass(hdb_metric m) {
+  switch (m) {
+  case HDB_METRIC_COSINE: return "vector_cosine_ops";
+  case HDB_METRIC_DOT: return "vector_ip_ops";
+  default: return "vector_l2_ops";
+  }
+}
+
+/* An integer parameter of an index: *out keeps its default when absent;
+ * HDB_INVALID_ARGUMENT when not an integer in [lo, hi]. */
+static hdb_status index_int_param(const cJSON *obj, const char *key, int lo, int hi, int *out,
+                                  const char *table, const char *column, hdb_error *err) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v || cJSON_IsNull(v)) return HDB_OK;
+  double d = cJSON_IsNumber(v) ? v->valuedouble : -1e300;
+  if (!cJSON_IsNumber(v) || d != (double)(long)d || d < lo || d > hi)
+    return hdb__fail(err, HDB_INVALID_ARGUMENT,
+                     "index params for column '%s' of table '%s': \"%s\" must be an integer "
+                     "from %d to %d (pgvector's range)",
+                     column, table, key, lo, hi);
+  *out = (int)d;
+  return HDB_OK;
+}
+
+/* Builds the pgvector index ixname (hnsw or ivfflat) and the params JSON
+ * that hdb_index_list reports (*pout, owned). */
+static hdb_status pgvector_index(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t,
+                                 const hdb__column *col, hdb_index_type type, const char *ptext,
+                                 const char *ixname, char **pout, hdb_error *err) {
+  cJSON *obj = NULL;
+  hdb__sql_buf b = {0};
+  hdb_status st = HDB_OK;
+  *pout = NULL;
+  if (ptext && (st = hdb__json_parse(ptext, strlen(ptext), &obj, err)) != HDB_OK) return st;
+  hdb_metric metric = col->metric == HDB_METRIC_DEFAULT ? HDB_METRIC_L2 : col->metric;
+  const char *opclass = vector_opclass(metric);
+  char params[256];
+  hdb__sql_buf_append(&b, "CREATE INDEX ");
+  hdb__sql_buf_ident(&b, ixname);
+  hdb__sql_buf_append(&b, " ON ");
+  hdb__sql_buf_ident(&b, t->pgname);
+  if (type == HDB_INDEX_HNSW) {
+    int m = 16, efc = 64; /* pgvector's defaults */
+    if ((st = index_int_param(obj, "m", 2, 100, &m, t->name, col->name, err)) != HDB_OK) goto done;
+    if ((st = index_int_param(obj, "ef_construction", 4, 1000, &efc, t->name, col->name, err)) != HDB_OK)
+      goto done;
+    if (efc < 2 * m) {
+      st = hdb__fail(err, HDB_INVALID_ARGUMENT,
+                     "index params for column '%s' of table '%s': ef_construction (%d) must be "
+                     "at least 2 * m (%d) for pgvector's hnsw",
+                     col->name, t->name, efc, 2 * m);
+      goto done;
+    }
+    hdb__sql_buf_append(&b, " USING hnsw (");
+    hdb__sql_buf_ident(&b, col->name);
+    hdb__sql_buf_appendf(&b, " %s) WITH (m = %d, ef_construction = %d)", opclass, m, efc);
+    snprintf(params, sizeof params,
+             "{\"m\":%d,\"ef_construction\":%d,\"pgvector\":\"hnsw\",\"opclass\":\"%s\"}", m,
+             efc, opclass);
+  } else {
+    /* pgvector's advice: rows / 1000 lists up to 1M rows, sqrt(rows) above. */
+    PGresult *res;
+    hdb__sql_buf cb = {0};
+    hdb__sql_buf_append(&cb, "SELECT count(*)::float8 FROM ");
+    hdb__sql_buf_ident(&cb, t->pgname);
+    if ((st = hdb__sql_buf_status(&cb, err)) != HDB_OK) {
+      hdb__sql_buf_free(&cb);
+      goto done;
+    }
+    res = PQexecParams(pg, cb.s, 0, NULL, NULL, NULL, NULL, 0);
+    hdb__sql_buf_free(&cb);
+    st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where_of(c), "counting rows for ivfflat", err);
+    if (st != HDB_OK) goto done;
+    double rows = atof(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    double want = rows <= 1e6 ? rows / 1000 : sqrt(rows);
+    int lists = want < 1 ? 1 : want > 32768 ? 32768 : (int)want;
+    if ((st = index_int_param(obj, "nlist", 1, 32768, &lists, t->name, col->name, err)) != HDB_OK)
+      goto done;
+    hdb__sql_buf_append(&b, " USING ivfflat (");
+    hdb__sql_buf_ident(&b, col->name);
+    hdb__sql_buf_appendf(&b, " %s) WITH (lists = %d)", opclass, lists);
+    snprintf(params, sizeof params,
+             "{\"nlist\":%d,\"pgvector\":\"ivfflat\",\"opclass\":\"%s\",\"pq\":false}",
+             lists, opclass);
+  }
+  if ((st = hdb__sql_buf_status(&b, err)) != HDB_OK) goto done;
+  if ((st = hdb__pg_run(pg, where_of(c), b.s, NULL, "creating the pgvector index", err)) != HDB_OK)
+    goto done;
+  *pout = hdb__strdup(params);
+  if (!*pout) st = hdb__fail(err, HDB_NOMEM, "out of memory creating an index");
+done:
+  cJSON_Delete(obj);
+  hdb__sql_buf_free(&b);
+  return st;
+}
+
+hdb_status hdb__pg_vindex_load(PGconn *pg, const char *where, const hdb__pg_table *t,
+                               const hdb__column *col, hdb__pg_vindex *out, hdb_error *err) {
+  memset(out, 0, sizeof *out);
+  hdb__pg_params p = {0};
+  hdb__pg_param_text(&p, t->name, strlen(t->name));
+  hdb__pg_param_text(&p, col->name, strlen(col->name));
+  PGresult *res = p.oom ? NULL
+                        : hdb__pg_exec(pg, "SELECT type, (params::json->>'nlist')::int4 FROM "
+                                           "_hanzo_indexes WHERE tbl = $1 AND col = $2 AND "
+                                           "pgindex IS NOT NULL AND type IN ('hnsw', 'ivf_pq')",
+                                       &p);
+  hdb__pg_params_free(&p);
+  hdb_status st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where, "reading the index catalog", err);
+  if (st != HDB_OK) return st;
+  if (PQntuples(res) == 1) {
+    out->present = 1;
+    out->hnsw = strcmp(PQgetvalue(res, 0, 0), "hnsw") == 0;
+    out->metric = col->metric == HDB_METRIC_DEFAULT ? HDB_METRIC_L2 : col->metric;
+    if (!out->hnsw && !PQgetisnull(res, 0, 1) && PQgetlength(res, 0, 1) == 4) {
+      const unsigned char *v = (const unsigned char *)PQgetvalue(res, 0, 1);
+      out->lists = (int)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]);
+    }
+  }
+  PQclear(res);
+  return HDB_OK;
 }
 
 static hdb_status index_create_in(hdb__pg_conn *c, PGconn *pg, const char *table,
@@ -500,7 +704,7 @@ static hdb_status index_create_in(hdb__pg_conn *c, PGconn *pg, const char *table
     goto done;
   }
   hdb_index_type resolved = HDB_INDEX_AUTO;
-  if ((st = resolve_index_type(&t, col, type, &resolved, err)) != HDB_OK) goto done;
+  if ((st = resolve_index_type(c, &t, col, type, &resolved, err)) != HDB_OK) goto done;
   hdb__pg_param_text(&p, table, strlen(table));
   hdb__pg_param_text(&p, column, strlen(column));
   PGresult *res = p.oom ? NULL
@@ -527,9 +731,16 @@ static hdb_status index_create_in(hdb__pg_conn *c, PGconn *pg, const char *table
     }
   }
   char ixname[64] = "";
-  if (resolved == HDB_INDEX_SCALAR && col->type != HDB_TYPE_JSON) {
-    char key[2 * HDB_MAX_NAME_LEN + 2];
-    snprintf(key, sizeof key, "%s.%s", table, column);
+  char key[2 * HDB_MAX_NAME_LEN + 2];
+  snprintf(key, sizeof key, "%s.%s", table, column);
+  if (resolved == HDB_INDEX_HNSW || resolved == HDB_INDEX_IVF_PQ) {
+    snprintf(ixname, sizeof ixname, "hdbx_%016llx", (unsigned long long)fnv1a(key));
+    char *inforce = NULL;
+    if ((st = pgvector_index(c, pg, &t, col, resolved, ptext, ixname, &inforce, err)) != HDB_OK)
+      goto done;
+    hdb__free_mem(ptext);
+    ptext = inforce;
+  } else if (resolved == HDB_INDEX_SCALAR && col->type != HDB_TYPE_JSON) {
     snprintf(ixname, sizeof ixname, "hdbx_%016llx", (unsigned long long)fnv1a(key));
     hdb__sql_buf_append(&b, "CREATE INDEX ");
     hdb__sql_buf_ident(&b, ixname);

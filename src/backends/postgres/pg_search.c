@@ -1,11 +1,40 @@
 /*
- * pg_search.c - exact vector search over PostgreSQL rows.
+ * pg_search.c - vector search over PostgreSQL rows.
  *
- * The server has no vector type here (pgvector is not used by this
- * backend): vectors are BYTEA (or REAL[]) and distances are computed in
- * the client with core's kernels (hdb__distance), so results equal the
- * memory backend's exactly. The cost is O(rows matching the filter) per
- * query, streamed, with O(k) memory:
+ * Every distance hanzo reports is computed here with core's kernels
+ * (hdb__distance: l2 squared, cosine 1 - cos, dot -<a,b>), so results and
+ * distances equal the memory backend's; the server only chooses which
+ * rows to send. Three ways, by the column's storage (pg_schema.c) and the
+ * search:
+ *
+ * A. pgvector column with an hnsw / ivfflat index of the search's metric,
+ *    exact = 0: inside one transaction, SET LOCAL hnsw.ef_search (ef, at
+ *    least k; pgvector caps it at 1000) or ivfflat.probes (nprobe), and
+ *    iterative_scan = relaxed_order so a filtered scan keeps going until k
+ *    rows pass; then SELECT id, v ... WHERE <filter> ORDER BY v <op> $q
+ *    LIMIT k (refine * k with hdb_search.refine > 1, of which we keep the
+ *    k best). The rows are re-ranked with our kernels (relaxed order and
+ *    float32 server distances; no ", id" in the ORDER BY, which the index
+ *    cannot provide: ties go by id in the re-rank). Approximate, as the
+ *    index is. Should the
+ *    index still return fewer than k rows (pgvector's max_scan_tuples),
+ *    B answers instead, so k rows come back whenever k rows match.
+ * B. pgvector column, exact (no index, exact = 1, or another metric),
+ *    l2 or cosine: the server orders by its float32 distance and sends
+ *    rows in pages (OFFSET/LIMIT, one snapshot, a total order: distance,
+ *    id); we recompute each distance and keep the k best. pgvector's and
+ *    our float32 sums each stay within g = 2 (dim + 8) 2^-24 of the exact
+ *    value (relative for l2, a sum of non-negative terms; absolute for
+ *    cosine, bounded by Cauchy-Schwarz), so once the last row sent has
+ *    l2: d_server (1 - 2g) > our k-th distance / cosine: d_server - 2g >
+ *    our k-th distance, no unsent row can enter and we stop. The answer is
+ *    the exact one; the server computes O(rows matching) distances, the
+ *    wire carries about k + 8 rows. Zero vectors: pgvector's cosine distance
+ *    is NaN, ours 1; the ORDER BY maps NaN to 1.
+ *    dot (no error bound without every row's norm) goes to C.
+ * C. bytea / real[] columns (tables created without pgvector), and dot on
+ *    pgvector columns: the streamed exact scan below, O(rows matching the
+ *    filter) per query, with O(k) memory:
  *
  *  1. (inside one REPEATABLE READ READ ONLY transaction unless the handle
  *     already has a transaction, so both statements see one snapshot)
@@ -18,6 +47,7 @@
  *     rows to return, in heap order, with their distances.
  * When the filter must be evaluated here (schemaless tables, untranslatable
  * nodes) step 1 streams whole rows instead and keeps the k best records.
+ * A and B also end with step 2.
  */
 #include <math.h>
 #include <stdio.h>
@@ -142,6 +172,191 @@ done:
   return st;
 }
 
+/* The SQL common to A and B: "FROM t WHERE v IS NOT NULL AND (filter)"
+ * (placeholders $1..: the filter's parameters). */
+static void vector_from_where(const hdb__pg_table *t, const hdb__column *col,
+                              const hdb__pg_where *w, hdb__sql_buf *b) {
+  hdb__sql_buf_append(b, " FROM ");
+  hdb__sql_buf_ident(b, t->pgname);
+  hdb__sql_buf_append(b, " WHERE ");
+  hdb__sql_buf_ident(b, col->name);
+  hdb__sql_buf_append(b, " IS NOT NULL AND (");
+  hdb__sql_buf_append(b, w->sql.s);
+  hdb__sql_buf_append(b, ")");
+}
+
+/* Its parameters: the filter's, then the query vector (pgvector's binary
+ * form, sent untyped: the SQL casts it, $n::vector); returns n. */
+static int vector_params(const hdb__pg_where *w, const hdb__search *s, hdb__pg_params *p) {
+  hdb__pg_params_from_sql(p, &w->params);
+  int qn = hdb__pg_params_next(p);
+  hdb_value qv;
+  memset(&qv, 0, sizeof qv);
+  qv.type = HDB_TYPE_VECTOR;
+  qv.as.vector.data = (float *)s->vector; /* read only: encoded into an owned copy */
+  qv.as.vector.dim = s->dim;
+  hdb__pg_param_value(p, HDB__PGK_VEC_PGV, &qv);
+  return qn;
+}
+
+/* Offers every row of res (id, vector) with our distance. */
+static hdb_status offer_rows(const hdb__pg_table *t, long ci, const PGresult *res,
+                             const hdb__search *s, hdb_metric metric, float *scratch,
+                             hdb__topk *hp, hdb_error *err) {
+  int n = PQntuples(res);
+  for (int r = 0; r < n; r++) {
+    const float *vec;
+    if (hdb__pg_vector_view(res, r, 1, t->kinds[ci], s->dim, scratch, &vec) != 0)
+      return hdb__fail(err, HDB_CORRUPT, "table '%s': row '%s': column '%s' is not a vector of %u",
+                       t->name, PQgetvalue(res, r, 0), t->schema->cols[ci].name, (unsigned)s->dim);
+    double d = hdb__distance(metric, s->vector, vec, s->dim);
+    if (offer_id(hp, d, PQgetvalue(res, r, 0)) != HDB_OK)
+      return hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", t->name);
+  }
+  return HDB_OK;
+}
+
+/* A: the k nearest by the pgvector index (approximate), re-ranked. */
+static hdb_status index_vectors(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, long ci,
+                                const hdb__pg_where *w, const hdb__search *s, hdb_metric metric,
+                                const hdb__pg_vindex *vi, hdb__topk *hp, hdb_error *err) {
+  const hdb__column *col = &t->schema->cols[ci];
+  hdb__sql_buf b = {0};
+  hdb__pg_params p = {0};
+  float *scratch = hdb__malloc((size_t)s->dim * sizeof *scratch);
+  hdb_status st;
+  char set[256];
+  int qn;
+  if (!scratch) return hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", t->name);
+  /* refine: ask the index for refine * k candidates, keep our k best */
+  long want = (long)s->k * (s->refine > 1 ? s->refine : 1);
+  if (want > 100000) want = 100000;
+  if (want < s->k) want = s->k;
+  if (vi->hnsw) {
+    int ef = s->ef > 0 ? s->ef : 40; /* pgvector's default */
+    if (ef < want) ef = want > 1000 ? 1000 : (int)want;
+    if (ef > 1000) ef = 1000; /* pgvector's maximum; iterative scan goes on past it */
+    snprintf(set, sizeof set, "SET LOCAL hnsw.ef_search = %d%s", ef,
+             c->pgvector_iterative ? "; SET LOCAL hnsw.iterative_scan = relaxed_order" : "");
+  } else {
+    int lists = vi->lists > 0 ? vi->lists : 1;
+    int probes = s->nprobe > 0 ? s->nprobe : (int)ceil(sqrt((double)lists));
+    if (probes > lists) probes = lists;
+    snprintf(set, sizeof set, "SET LOCAL ivfflat.probes = %d%s", probes,
+             c->pgvector_iterative ? "; SET LOCAL ivfflat.iterative_scan = relaxed_order" : "");
+  }
+  /* Integers we computed: no value of the caller enters the text. */
+  if ((st = hdb__pg_run(pg, where_of(c), set, NULL, "setting the index search options", err)) != HDB_OK)
+    goto done;
+  hdb__sql_buf_append(&b, "SELECT \"id\", ");
+  hdb__sql_buf_ident(&b, col->name);
+  vector_from_where(t, col, w, &b);
+  qn = vector_params(w, s, &p);
+  hdb__sql_buf_append(&b, " ORDER BY ");
+  hdb__sql_buf_ident(&b, col->name);
+  /* no ", id": the index cannot give that order; the re-rank breaks ties */
+  hdb__sql_buf_appendf(&b, " %s $%d::vector LIMIT %ld", hdb__pg_vector_op(metric), qn, want);
+  if ((st = hdb__sql_buf_status(&b, err)) != HDB_OK) goto done;
+  if (p.oom) {
+    st = hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", t->name);
+    goto done;
+  }
+  PGresult *res = hdb__pg_exec(pg, b.s, &p);
+  st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where_of(c), "searching the pgvector index", err);
+  if (st != HDB_OK) goto done;
+  st = offer_rows(t, ci, res, s, metric, scratch, hp, err);
+  PQclear(res);
+  /* Inside the caller's transaction SET LOCAL would outlive this call. */
+  if (st == HDB_OK && c->in_txn)
+    st = hdb__pg_run(pg, where_of(c),
+                     vi->hnsw ? (c->pgvector_iterative ? "SET LOCAL hnsw.ef_search TO DEFAULT; "
+                                                         "SET LOCAL hnsw.iterative_scan TO DEFAULT"
+                                                       : "SET LOCAL hnsw.ef_search TO DEFAULT")
+                              : (c->pgvector_iterative ? "SET LOCAL ivfflat.probes TO DEFAULT; "
+                                                         "SET LOCAL ivfflat.iterative_scan TO DEFAULT"
+                                                       : "SET LOCAL ivfflat.probes TO DEFAULT"),
+                     NULL, "resetting the index search options", err);
+done:
+  hdb__free_mem(scratch);
+  hdb__sql_buf_free(&b);
+  hdb__pg_params_free(&p);
+  return st;
+}
+
+/* B: exact, ordered by the server, re-ranked here (see the top). */
+static hdb_status ordered_vectors(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, long ci,
+                                  const hdb__pg_where *w, const hdb__search *s, hdb_metric metric,
+                                  hdb__topk *hp, hdb_error *err) {
+  const hdb__column *col = &t->schema->cols[ci];
+  hdb__sql_buf b = {0};
+  hdb__pg_params p = {0};
+  float *scratch = hdb__malloc((size_t)s->dim * sizeof *scratch);
+  hdb_status st;
+  int qn;
+  if (!scratch) return hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", t->name);
+  const double g = 2.0 * ((double)s->dim + 8.0) / 16777216.0;
+  int cos = metric == HDB_METRIC_COSINE;
+  /* OFFSET 0 keeps the subquery whole, so the planner cannot turn the
+   * ORDER BY into a scan of an approximate index. */
+  qn = hdb__pg_params_next(&p) + (int)w->params.n;
+  hdb__sql_buf_append(&b, "SELECT \"id\", v, d FROM (SELECT \"id\", ");
+  hdb__sql_buf_ident(&b, col->name);
+  hdb__sql_buf_append(&b, " AS v, ");
+  hdb__sql_buf_ident(&b, col->name);
+  hdb__sql_buf_appendf(&b, " %s $%d::vector AS d", hdb__pg_vector_op(metric), qn);
+  vector_from_where(t, col, w, &b);
+  /* A total order (distance, then the unique id) in one snapshot: pages
+   * by OFFSET neither skip nor repeat rows. */
+  hdb__sql_buf_appendf(&b, " OFFSET 0) s ORDER BY %s, \"id\" OFFSET $%d LIMIT $%d",
+                       cos ? "CASE WHEN d = 'NaN'::float8 THEN 1 ELSE d END" : "d", qn + 1, qn + 2);
+  if ((st = hdb__sql_buf_status(&b, err)) != HDB_OK) goto done;
+  /* The first page: k and a margin, usually enough for the bound (the
+   * error bound is a few 1e-5 relative; neighbours' distances differ by
+   * more unless they tie); each further page is 8 times larger. */
+  int64_t off = 0, lim = (int64_t)s->k + (s->k / 4 < 8 ? 8 : s->k / 4);
+  for (;;) {
+    hdb__pg_params_free(&p);
+    memset(&p, 0, sizeof p);
+    if (vector_params(w, s, &p) != qn) {
+      st = hdb__fail(err, HDB_ERROR, "searching '%s': parameter numbering", t->name);
+      goto done;
+    }
+    hdb__pg_param_int8(&p, off);
+    hdb__pg_param_int8(&p, lim);
+    if (p.oom) {
+      st = hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", t->name);
+      goto done;
+    }
+    PGresult *res = hdb__pg_exec(pg, b.s, &p);
+    st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where_of(c), "searching", err);
+    if (st != HDB_OK) goto done;
+    int n = PQntuples(res);
+    st = offer_rows(t, ci, res, s, metric, scratch, hp, err);
+    double last = NAN;
+    if (n > 0 && PQgetlength(res, n - 1, 2) == 8) {
+      const unsigned char *x = (const unsigned char *)PQgetvalue(res, n - 1, 2);
+      uint64_t bits = 0;
+      for (int k = 0; k < 8; k++) bits = bits << 8 | x[k];
+      memcpy(&last, &bits, 8);
+    }
+    PQclear(res);
+    if (cos && isnan(last)) last = 1.0; /* a zero vector: its ORDER BY key */
+    if (st != HDB_OK || n < lim) break; /* every matching row was seen */
+    if (hp->n == hp->k && !isnan(last)) {
+      double kth = hp->h[0].d; /* the worst kept: the heap's root */
+      double lower = cos ? last - 2 * g : last * last * (1 - 2 * g);
+      if (lower > kth) break;
+    }
+    off += lim;
+    lim = lim * 8 > 1000000 ? 1000000 : lim * 8;
+  }
+done:
+  hdb__free_mem(scratch);
+  hdb__sql_buf_free(&b);
+  hdb__pg_params_free(&p);
+  return st;
+}
+
 /* Step 2: the rows of the kept candidates, projected, in order. */
 static hdb_status fetch_hits(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, hdb__topk *hp,
                              const hdb__search *s, hdb__rowbuf *buf, hdb_error *err) {
@@ -235,9 +450,27 @@ static hdb_status search_in(hdb__pg_conn *c, PGconn *pg, const char *table, cons
         st = hdb__fail(err, HDB_NOMEM, "out of memory searching '%s'", table);
     }
   } else {
+    hdb__pg_vindex vi;
+    memset(&vi, 0, sizeof vi);
+    int pgv = t.kinds[ci] == HDB__PGK_VEC_PGV;
+    if (pgv && !s->exact && (st = hdb__pg_vindex_load(pg, where_of(c), &t, col, &vi, err)) != HDB_OK)
+      goto done;
     st = hdb__pg_atomic_begin(c, pg, "REPEATABLE READ READ ONLY", err);
     if (st != HDB_OK) goto done;
-    st = stream_vectors(c, pg, &t, ci, &w, s, metric, &hp, err);
+    if (pgv && vi.present && vi.metric == metric) {
+      st = index_vectors(c, pg, &t, ci, &w, s, metric, &vi, &hp, err);
+      if (st == HDB_OK && hp.n < hp.k) { /* short: B or C answers */
+        heap_free(&hp, 0);
+        hdb__topk_init(&hp, (size_t)s->k);
+        vi.present = 0;
+      }
+    } else {
+      vi.present = 0;
+    }
+    if (st == HDB_OK && !vi.present) {
+      if (pgv && metric != HDB_METRIC_DOT) st = ordered_vectors(c, pg, &t, ci, &w, s, metric, &hp, err);
+      else st = stream_vectors(c, pg, &t, ci, &w, s, metric, &hp, err);
+    }
     if (st == HDB_OK) {
       hdb__topk_finish(&hp);
       if (hp.n) st = fetch_hits(c, pg, &t, &hp, s, &buf, err);
