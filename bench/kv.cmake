@@ -1,6 +1,7 @@
 # kv_bench: the LSM store against LevelDB, RocksDB and LMDB (each included
 # when its Debian package is installed: libleveldb-dev, librocksdb-dev,
 # liblmdb-dev). Run: build/kv_bench [-n 1000000] [-d DIR] [-e ours,leveldb,rocksdb,lmdb]
+# Many processes (a reader process next to the writer): build/kv_bench -m readers [-n N]
 if(HANZO_WITH_NATIVE)
   add_executable(kv_bench ${CMAKE_CURRENT_LIST_DIR}/kv_bench.c)
   target_include_directories(kv_bench PRIVATE ${PROJECT_SOURCE_DIR}/src)

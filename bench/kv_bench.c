@@ -18,6 +18,19 @@
  *
  * Usage: kv_bench [-n N] [-d DIR] [-e ours,leveldb,rocksdb,lmdb]
  * Prints ops/s per engine and the ratio of ours to each peer.
+ *
+ * kv_bench -m readers [-n N] [-d DIR]: our store only, many processes.
+ * After fillrandom, readrandom (N gets) in the writer process, then in a
+ * second process attached as a reader (reader_attach: no lock) while the
+ * first holds the lock, first with the writer idle, then while it
+ * overwrites random keys without pause (the reader refreshes from the
+ * writer's WAL before each get).
+ *
+ * -c lz4|zstd: our tables compress their blocks, and values are made
+ * compressible (about 2-3x: 8-byte words from a small dictionary);
+ * -C BYTES: our block cache (decompressed blocks for gets; 0: the default
+ * 8 MiB, -1: none). kv_bench -m cache -c lz4 [-C BYTES]: fill, compact,
+ * reopen, readrandom without and then with the block cache.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -25,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +62,8 @@ enum { E_OURS, E_LEVELDB, E_ROCKSDB, E_LMDB, NE };
 static const char *ename[NE] = {"hanzo-kv", "leveldb", "rocksdb", "lmdb"};
 
 static long N = 1000000;
+static int compression = HDB__LSM_COMPRESS_NONE;
+static long long cache_size = 0;
 static const char *root = "/tmp/hdb-kv-bench";
 static uint64_t *order; /* a random permutation of 0..N-1 */
 static char *vpool;     /* random bytes values are sliced from */
@@ -99,6 +115,8 @@ typedef struct engine {
 static int o_open(engine *e, const char *dir, int sync) {
   hdb__lsm_options o = HDB__LSM_OPTIONS_INIT;
   o.sync = sync ? HDB__LSM_SYNC_FULL : HDB__LSM_SYNC_OFF;
+  o.compression = (hdb__lsm_compression)compression;
+  o.block_cache_size = cache_size;
   hdb_error err;
   if (hdb__lsm_open(dir, &o, (hdb__lsm **)&e->h, &err) != HDB_OK) {
     fprintf(stderr, "open: %s\n", err.message);
@@ -152,6 +170,12 @@ static void o_close(engine *e) {
             (unsigned long long)s.flushes, (unsigned long long)s.compactions,
             (unsigned long long)(s.compaction_bytes_read >> 20),
             (unsigned long long)(s.compaction_bytes_written >> 20), (unsigned long long)s.write_stalls);
+    uint64_t total = 0;
+    for (int l = 0; l < HDB__LSM_LEVELS; l++) total += s.bytes[l];
+    fprintf(stderr, "  tables: %llu MiB\n", (unsigned long long)(total >> 20));
+    fprintf(stderr, "  block cache: %llu hits, %llu misses, %llu KiB\n",
+            (unsigned long long)s.block_cache_hits, (unsigned long long)s.block_cache_misses,
+            (unsigned long long)(s.block_cache_bytes >> 10));
   }
   hdb__lsm_close(e->h);
 }
@@ -499,14 +523,190 @@ static void run_engine(int w) {
   rmdir_all(dir);
 }
 
+/* ---------------- many processes ---------------- */
+
+/* N random gets through handle db: ops/s, or -1 when a key is missing. */
+static double readrandom(hdb__lsm *db, uint64_t seed) {
+  char k[KLEN];
+  long found = 0;
+  double t = now();
+  for (long i = 0; i < N; i++) {
+    mkkey(k, rnd(&seed) % (uint64_t)N);
+    void *v;
+    size_t n;
+    if (hdb__lsm_get(db, NULL, k, KLEN, &v, &n, NULL) == HDB_OK) {
+      hdb__free_mem(v);
+      found++;
+    }
+  }
+  double r = N / (now() - t);
+  if (found != N) fprintf(stderr, "readrandom found %ld of %ld\n", found, N);
+  return found == N ? r : -1;
+}
+
+/* The reader process: attach, readrandom, report on fd. */
+static int reader_child(const char *dir, int fd) {
+  hdb__lsm_options o = HDB__LSM_OPTIONS_INIT;
+  o.sync = HDB__LSM_SYNC_OFF;
+  o.reader_attach = 1;
+  hdb__lsm *db;
+  hdb_error err;
+  double t = now();
+  if (hdb__lsm_open(dir, &o, &db, &err) != HDB_OK) {
+    fprintf(stderr, "reader open: %s\n", err.message);
+    return 1;
+  }
+  double res[3] = {(now() - t) * 1000, readrandom(db, 7), 0};
+  hdb__lsm_stats s;
+  hdb__lsm_stats_get(db, &s);
+  res[2] = (double)s.reader_refreshes;
+  hdb__lsm_close(db);
+  return write(fd, res, sizeof res) == (ssize_t)sizeof res && s.reader == 1 ? 0 : 1;
+}
+
+/* Runs a reader process; with write_meanwhile the writer overwrites random
+ * keys until it finishes (*puts gets the writer's puts/s). */
+static int reader_run(const char *dir, hdb__lsm *db, int write_meanwhile, double res[3],
+                      double *puts) {
+  int p[2];
+  if (pipe(p) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    _exit(reader_child(dir, p[1]));
+  }
+  close(p[1]);
+  long n = 0;
+  double t = now();
+  if (write_meanwhile) {
+    uint64_t seed = 4242;
+    char k[KLEN];
+    for (;;) {
+      for (int i = 0; i < 64; i++, n++) {
+        uint64_t id = rnd(&seed) % (uint64_t)N;
+        mkkey(k, id);
+        if (hdb__lsm_put(db, k, KLEN, val(id + 3), VLEN, NULL) != HDB_OK) return -1;
+      }
+      int st;
+      if (waitpid(pid, &st, WNOHANG) == pid) {
+        pid = -1;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+        break;
+      }
+    }
+  }
+  *puts = n / (now() - t);
+  ssize_t r = read(p[0], res, 3 * sizeof(double));
+  close(p[0]);
+  int st = 0;
+  if (pid > 0 && (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) return -1;
+  return r == (ssize_t)(3 * sizeof(double)) ? 0 : -1;
+}
+
+/* -m cache: fill N keys, compact, then reopen and readrandom (N gets) with
+ * the block cache off and on (tables compressed with -c). */
+static int run_cache(void) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/cache", root);
+  rmdir_all(dir);
+  hdb__lsm_options o = HDB__LSM_OPTIONS_INIT;
+  o.sync = HDB__LSM_SYNC_OFF;
+  o.compression = (hdb__lsm_compression)compression;
+  hdb__lsm *db;
+  hdb_error err;
+  if (hdb__lsm_open(dir, &o, &db, &err) != HDB_OK) {
+    fprintf(stderr, "open: %s\n", err.message);
+    return 1;
+  }
+  char k[KLEN];
+  for (long i = 0; i < N; i++) {
+    mkkey(k, order[i]);
+    if (hdb__lsm_put(db, k, KLEN, val(order[i] + 1), VLEN, NULL) != HDB_OK) return 1;
+  }
+  if (hdb__lsm_compact(db, NULL, 0, NULL, 0, &err) != HDB_OK) {
+    fprintf(stderr, "compact: %s\n", err.message);
+    return 1;
+  }
+  hdb__lsm_close(db);
+  printf("kv_bench cache: %ld keys, %s, readrandom of N gets after a full compaction (ops/s)\n", N,
+         compression == HDB__LSM_COMPRESS_LZ4 ? "lz4" : compression == HDB__LSM_COMPRESS_ZSTD ? "zstd" : "no compression");
+  long long sizes[2] = {-1, cache_size};
+  for (int r = 0; r < 2; r++) {
+    o.block_cache_size = sizes[r];
+    if (hdb__lsm_open(dir, &o, &db, &err) != HDB_OK) return 1;
+    double t = readrandom(db, 7);
+    hdb__lsm_stats s;
+    hdb__lsm_stats_get(db, &s);
+    uint64_t total = 0;
+    for (int l = 0; l < HDB__LSM_LEVELS; l++) total += s.bytes[l];
+    printf("%-28s %10.0f  (tables %llu MiB; cache %llu hits, %llu misses, %llu KiB)\n",
+           r ? "with the block cache" : "without a block cache", t,
+           (unsigned long long)(total >> 20), (unsigned long long)s.block_cache_hits,
+           (unsigned long long)s.block_cache_misses, (unsigned long long)(s.block_cache_bytes >> 10));
+    hdb__lsm_close(db);
+  }
+  rmdir_all(dir);
+  return 0;
+}
+
+static int run_readers(void) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/readers", root);
+  rmdir_all(dir);
+  hdb__lsm_options o = HDB__LSM_OPTIONS_INIT;
+  o.sync = HDB__LSM_SYNC_OFF;
+  hdb__lsm *db;
+  hdb_error err;
+  if (hdb__lsm_open(dir, &o, &db, &err) != HDB_OK) {
+    fprintf(stderr, "open: %s\n", err.message);
+    return 1;
+  }
+  char k[KLEN];
+  for (long i = 0; i < N; i++) {
+    mkkey(k, order[i]);
+    if (hdb__lsm_put(db, k, KLEN, val(order[i] + 1), VLEN, NULL) != HDB_OK) return 1;
+  }
+  double own = readrandom(db, 7);
+  double idle[3], busy[3], p0, p1;
+  if (reader_run(dir, db, 0, idle, &p0) != 0 || reader_run(dir, db, 1, busy, &p1) != 0) {
+    fprintf(stderr, "reader process failed\n");
+    hdb__lsm_close(db);
+    return 1;
+  }
+  hdb__lsm_close(db);
+  rmdir_all(dir);
+  printf("kv_bench readers: %ld keys, %d-byte keys, %d-byte values, readrandom of N gets (ops/s)\n",
+         N, KLEN, VLEN);
+  printf("%-44s %12.0f\n", "writer process (holds the lock)", own);
+  printf("%-44s %12.0f  (attach %.1f ms, %.0f full refreshes)\n",
+         "reader process, writer idle", idle[1], idle[0], idle[2]);
+  printf("%-44s %12.0f  (writer: %.0f puts/s meanwhile, %.0f full refreshes)\n",
+         "reader process, writer overwriting", busy[1], p1, busy[2]);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *engines = "ours,leveldb,rocksdb,lmdb";
+  int readers_mode = 0, cache_mode = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-n") && i + 1 < argc) N = atol(argv[++i]);
     else if (!strcmp(argv[i], "-d") && i + 1 < argc) root = argv[++i];
     else if (!strcmp(argv[i], "-e") && i + 1 < argc) engines = argv[++i];
-    else {
-      fprintf(stderr, "usage: kv_bench [-n N] [-d DIR] [-e ours,leveldb,rocksdb,lmdb]\n");
+    else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+      i++;
+      compression = !strcmp(argv[i], "lz4") ? HDB__LSM_COMPRESS_LZ4
+                    : !strcmp(argv[i], "zstd") ? HDB__LSM_COMPRESS_ZSTD
+                                               : HDB__LSM_COMPRESS_NONE;
+    } else if (!strcmp(argv[i], "-C") && i + 1 < argc) {
+      cache_size = atoll(argv[++i]);
+    } else if (!strcmp(argv[i], "-m") && i + 1 < argc && !strcmp(argv[i + 1], "cache")) {
+      cache_mode = 1;
+      i++;
+    } else if (!strcmp(argv[i], "-m") && i + 1 < argc && !strcmp(argv[i + 1], "readers")) {
+      readers_mode = 1;
+      i++;
+    } else {
+      fprintf(stderr, "usage: kv_bench [-n N] [-d DIR] [-e ours,leveldb,rocksdb,lmdb] [-m readers|cache] [-c lz4|zstd] [-C bytes]\n");
       return 2;
     }
   }
@@ -522,7 +722,21 @@ int main(int argc, char **argv) {
     order[j] = t;
   }
   for (int i = 0; i < VPOOL; i++) vpool[i] = (char)rnd(&s);
+  if (compression != HDB__LSM_COMPRESS_NONE) {
+    /* Compressible (about 2-3x with lz4): 8-byte words from a dictionary
+     * of 256 random ones, like text. */
+    char dict[256][8];
+    for (int w = 0; w < 256; w++)
+      for (int j = 0; j < 8; j++) dict[w][j] = (char)('a' + rnd(&s) % 26);
+    for (int i = 0; i + 8 <= VPOOL; i += 8) memcpy(vpool + i, dict[rnd(&s) % 256], 8);
+  }
   mkdir(root, 0755);
+  if (readers_mode || cache_mode) {
+    int rc = readers_mode ? run_readers() : run_cache();
+    free(order);
+    free(vpool);
+    return rc;
+  }
   int on[NE] = {0};
   const char *names[NE] = {"ours", "leveldb", "rocksdb", "lmdb"};
   for (int w = 0; w < NE; w++) {

@@ -73,6 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   switch (mode) {
   case 0:
     must(hdb__lsm_log_replay("fuzz.log", buf, n, HDB__LSM_WAL_MAGIC, on_record, NULL, &torn, &err));
+    if (torn > n) abort();
+    /* A reader's incremental read of the same bytes past the header. */
+    if (n >= HDB__LSM_LOG_HEADER) {
+      uint64_t end;
+      must(hdb__lsm_log_replay_tail("fuzz.log", buf + HDB__LSM_LOG_HEADER, n - HDB__LSM_LOG_HEADER,
+                                    HDB__LSM_LOG_HEADER, HDB__LSM_WAL_MAGIC, on_record, NULL, &end,
+                                    &err));
+      if (end < HDB__LSM_LOG_HEADER || end > n) abort();
+    }
     break;
   case 1: {
     /* Framing is valid: fuzz the payload decoders directly. */

@@ -67,6 +67,9 @@ static hdb_status parse_options(const hdb__url *url, const hdb_config *cfg, nat_
                                 hdb_error *err) {
   hdb__tbl_options topt = HDB__TBL_OPTIONS_INIT;
   hdb__lsm_options kopt = HDB__LSM_OPTIONS_INIT;
+  /* Many reader processes, one writer: a process reads the KV store
+   * without its lock and takes the lock at its first write (kv.h). */
+  kopt.reader_attach = 1;
   env->keep_versions = 10;
   if (cfg && cfg->timeout_ms > 0) {
     topt.lock_timeout_ms = cfg->timeout_ms;

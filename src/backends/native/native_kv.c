@@ -13,8 +13,15 @@
  * the reference backend, a batch of exactly one delete of an absent key
  * (what hdb_kv_delete sends) fails with HDB_NOT_FOUND; the check and the
  * write happen under the environment's KV lock so no handle of this
- * process slips a write in between (the store is opened by one process
- * at a time).
+ * process slips a write in between, after the process became the store's
+ * writer, so no other process can either.
+ *
+ * Processes: the store is opened as a reader (engine/kv reader mode: no
+ * lock, reads follow the writer's commits); the first write of a process
+ * takes the store's lock, waiting up to the timeout (HDB_BUSY while
+ * another process is the writer), and the process stays the writer until
+ * its last handle of DIR closes. The mode is per process: the process's
+ * handles of DIR share one engine handle (native.h, invariant 1).
  *
  * Iterators are engine iterators over the translated range (prefix
  * NS\0+P, start NS\0+S, end NS\0+E) with the snapshot the engine takes at
@@ -83,6 +90,7 @@ hdb_status hdb__nat_kv_write(void *conn, const hdb_kv_batch *batch, hdb_error *e
   if (rc != HDB_OK || n == 0) return rc;
   hdb__lsm *kv;
   rc = hdb__nat_kv(c, &kv, err);
+  if (rc == HDB_OK) rc = hdb__lsm_become_writer(kv, err);
   if (rc != HDB_OK) return rc;
   hdb__lsm_batch b;
   hdb__lsm_batch_init(&b);

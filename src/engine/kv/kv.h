@@ -1,14 +1,26 @@
 /*
  * kv.h - the LSM key-value store of the native engine (internal API).
  *
- * One store lives in one directory and is opened by one process at a time
+ * One store lives in one directory and is written by one process at a time
  * (an advisory flock on DIR/LOCK; a second opener waits up to
- * lock_timeout_ms and then gets HDB_BUSY). Inside the process a store
+ * lock_timeout_ms and then gets HDB_BUSY). With reader_attach, a handle
+ * instead opens an existing store as a reader, without the lock: it reads
+ * CURRENT, the MANIFEST, the tables and the WAL tail into a private
+ * memtable and never writes a file; each get, iterator or snapshot first
+ * catches up with the writer (cheaply: one pread of LOCK and one fstat of
+ * the WAL when nothing changed), so it sees every write acknowledged
+ * before it started, whole batches only, never going back in time. The
+ * first write (or flush, compact, hdb__lsm_become_writer) of a reader
+ * takes the lock, waiting up to lock_timeout_ms (HDB_BUSY when another
+ * process keeps it), recovers as the writer and from then on holds the
+ * lock until close. The mode is per handle (README.md, R1-R8). Inside the
+ * process a store
  * handle is safe to use from many threads: reads (get, iterators,
  * snapshots) run concurrently, writes are serialized through a group
  * commit queue. Handles of the same directory must be shared by the
  * caller (the native backend keeps one per path); a second open of the
- * same directory in the same process also waits on the lock.
+ * same directory in the same process also waits on the lock (or, with
+ * reader_attach, attaches as a reader).
  *
  * Keys and values are byte strings; keys order by memcmp, then shorter
  * first (hdb__key_compare). The store has no namespaces of its own: the
@@ -26,6 +38,9 @@
  *   OFF     the WAL is never synced (a process crash still loses nothing).
  * In every mode, tables, the MANIFEST and CURRENT are synced before they
  * are relied on, so the store is never structurally damaged by a crash.
+ *
+ * Reads of compressed tables keep decompressed blocks in a per-handle
+ * block cache (block_cache_size bytes, LRU; README.md "Block cache").
  *
  * Errors: every function returns an hdb_status and fills err (may be NULL)
  * with a message that names the file and, for corruption, the offset.
@@ -73,9 +88,11 @@ typedef struct hdb__lsm_options {
   int lock_timeout_ms;              /* wait for another holder of LOCK; 5000; < 0: none */
   int error_if_exists;              /* fail with HDB_EXISTS if DIR holds a store */
   int no_create;                    /* fail with HDB_NOT_FOUND if DIR holds no store */
+  int reader_attach;                /* open an existing store as a reader (see above); 0 */
+  long long block_cache_size;       /* bytes of decompressed blocks kept for gets; 8 MiB; < 0: none */
 } hdb__lsm_options;
 
-#define HDB__LSM_OPTIONS_INIT {HDB__LSM_SYNC_FULL, 1000, 0, 0, 10, HDB__LSM_COMPRESS_NONE, 3, 0, 0, 4, 8, 12, 5000, 0, 0}
+#define HDB__LSM_OPTIONS_INIT {HDB__LSM_SYNC_FULL, 1000, 0, 0, 10, HDB__LSM_COMPRESS_NONE, 3, 0, 0, 4, 8, 12, 5000, 0, 0, 0, 0}
 
 typedef struct hdb__lsm hdb__lsm;
 typedef struct hdb__lsm_snapshot hdb__lsm_snapshot;
@@ -91,6 +108,12 @@ typedef struct hdb__lsm_iter hdb__lsm_iter;
  * (defaults). On success *out is owned by the caller (hdb__lsm_close). */
 hdb_status hdb__lsm_open(const char *dir, const hdb__lsm_options *opt, hdb__lsm **out,
                          hdb_error *err);
+/* A reader handle becomes the writer: takes LOCK (waiting up to
+ * lock_timeout_ms; HDB_BUSY naming LOCK when another process holds it),
+ * then recovers as the writer. HDB_OK at once for a writer. Snapshots and
+ * iterators of the reader stay valid. */
+hdb_status hdb__lsm_become_writer(hdb__lsm *db, hdb_error *err);
+
 /* Waits for background work, syncs the WAL, releases the lock and frees
  * the handle. Every snapshot and iterator must be released first. NULL is
  * a no-op. */
@@ -173,6 +196,11 @@ typedef struct hdb__lsm_stats {
   uint64_t compaction_bytes_written;
   uint64_t write_stalls;     /* writes that waited for a flush or compaction */
   uint64_t snapshots;        /* live snapshots */
+  uint64_t reader;           /* 1 while the handle is attached as a reader */
+  uint64_t reader_refreshes; /* reader: full refreshes (the writer's generation moved) */
+  uint64_t reader_retries;   /* reader: refresh attempts redone (files moved under it) */
+  uint64_t block_cache_hits, block_cache_misses; /* gets of compressed blocks */
+  uint64_t block_cache_bytes;                    /* charged now */
 } hdb__lsm_stats;
 void hdb__lsm_stats_get(hdb__lsm *db, hdb__lsm_stats *out);
 

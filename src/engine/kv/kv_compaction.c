@@ -80,6 +80,7 @@ hdb_status hdb__lsm_build_table(hdb__lsm *db, hdb__lsm_it *it, uint64_t number,
   if (st == HDB_OK)
     st = hdb__lsm_file_new(db->dir, number, size, first.p, first.len, last.p, last.len, &f, err);
   if (st == HDB_OK) st = hdb__lsm_table_open(path, &f->table, err);
+  if (st == HDB_OK) hdb__lsm_table_set_cache(f->table, db->cache);
   hdb__lsm_buf_free(&last);
   if (st != HDB_OK) {
     if (f) hdb__lsm_file_unref(f);
@@ -112,6 +113,10 @@ hdb_status hdb__lsm_log_and_apply(hdb__lsm *db, hdb__lsm_edit *e, hdb_error *err
   pthread_mutex_unlock(&db->mu);
   st = hdb__lsm_manifest_append(&db->manifest, e, err);
   pthread_mutex_lock(&db->mu);
+  /* R1/R3: the new generation is published after the edit is durable and
+   * before the version is installed, so before any file the edit makes
+   * obsolete (a table, the flushed WAL) can be unlinked. */
+  if (st == HDB_OK) st = hdb__lsm_publish_state(db, db->wal_number, err);
   if (st != HDB_OK) {
     hdb__lsm_version_unref(v);
     return st;

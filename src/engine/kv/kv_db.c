@@ -16,7 +16,9 @@
  *     reader's sequence therefore never covers part of a batch.
  *   - One background thread flushes the immutable memtable and runs
  *     compactions; a manual compaction takes its place (bg_busy/manual).
- *   - Across processes, DIR/LOCK is held with flock for the store's life.
+ *   - Across processes, DIR/LOCK is held with flock by the writer for the
+ *     handle's life, and holds the writer's published state (generation,
+ *     live WAL; README R1) that reader handles (kv_reader.c) follow.
  *
  * Recovery (README.md, "Recovery"): CURRENT -> MANIFEST -> version; open
  * every table; replay every WAL numbered >= the MANIFEST's log number into
@@ -74,6 +76,7 @@ static void normalize(hdb__lsm_options *o) {
   if (o->l0_stop_trigger <= 0) o->l0_stop_trigger = 12;
   if (o->lock_timeout_ms < 0) o->lock_timeout_ms = 0;
   else if (o->lock_timeout_ms == 0) o->lock_timeout_ms = 5000;
+  if (o->block_cache_size == 0) o->block_cache_size = 8 << 20;
 }
 
 /* ------------------------------------------------------------------ */
@@ -140,7 +143,20 @@ static void *bg_main(void *arg) {
 /* Open, recovery, close                                               */
 /* ------------------------------------------------------------------ */
 
-static hdb_status take_lock(hdb__lsm *db, hdb_error *err) {
+static int current_exists(const char *dir) {
+  size_t n = strlen(dir) + 16;
+  char *p = hdb__malloc(n);
+  if (!p) return 0;
+  snprintf(p, n, "%s/CURRENT", dir);
+  struct stat sb;
+  int r = stat(p, &sb) == 0;
+  hdb__free_mem(p);
+  return r;
+}
+
+/* attach_instead (may be NULL): with reader_attach, stop waiting as soon
+ * as another process has created the store, and attach as a reader. */
+hdb_status hdb__lsm_take_lock(hdb__lsm *db, int *attach_instead, hdb_error *err) {
   size_t n = strlen(db->dir) + 8;
   char *path = hdb__malloc(n);
   if (!path) return hdb__fail(err, HDB_NOMEM, "kv: out of memory");
@@ -157,23 +173,65 @@ static hdb_status take_lock(hdb__lsm *db, hdb_error *err) {
       st = hdb__fail(err, HDB_IO, "kv: %s: flock failed: %s", path, strerror(errno));
       break;
     }
+    if (attach_instead && db->opt.reader_attach && current_exists(db->dir)) {
+      *attach_instead = 1;
+      close(db->lock_fd);
+      db->lock_fd = -1;
+      break;
+    }
     if (waited >= db->opt.lock_timeout_ms) {
       st = hdb__fail(err, HDB_BUSY, "kv: %s: held by another process or handle (waited %d ms)",
                      path, waited);
+      close(db->lock_fd);
+      db->lock_fd = -1;
       break;
     }
     sleep_ms(10);
+  }
+  if (st != HDB_OK && db->lock_fd >= 0) {
+    close(db->lock_fd);
+    db->lock_fd = -1;
   }
 done:
   hdb__free_mem(path);
   return st;
 }
 
-typedef struct dir_scan {
-  uint64_t *logs;
-  size_t nlogs;
-  uint64_t max_number;
-} dir_scan;
+void hdb__lsm_read_state(int fd, hdb__lsm_state *s) {
+  memset(s, 0, sizeof *s);
+  if (fd < 0) return;
+  /* The writer replaces the 32 bytes with one pwrite; a read racing it may
+   * see a mix, which the checksum rejects: read again. */
+  for (int tries = 0; tries < 5; tries++) {
+    char b[HDB__LSM_LOCK_STATE];
+    ssize_t r = pread(fd, b, sizeof b, 0);
+    if (r != (ssize_t)sizeof b) return;
+    if (hdb__lsm_get64(b) != HDB__LSM_LOCK_MAGIC) return;
+    if (hdb__lsm_hash(b, 24, HDB__LSM_LOCK_MAGIC) == hdb__lsm_get64(b + 24)) {
+      s->gen = hdb__lsm_get64(b + 8);
+      s->wal = hdb__lsm_get64(b + 16);
+      return;
+    }
+  }
+}
+
+hdb_status hdb__lsm_publish_state(hdb__lsm *db, uint64_t wal, hdb_error *err) {
+  char b[HDB__LSM_LOCK_STATE];
+  hdb__lsm_put64(b, HDB__LSM_LOCK_MAGIC);
+  hdb__lsm_put64(b + 8, db->gen + 1);
+  hdb__lsm_put64(b + 16, wal);
+  hdb__lsm_put64(b + 24, hdb__lsm_hash(b, 24, HDB__LSM_LOCK_MAGIC));
+  /* Not synced: readers share the page cache, and after a crash the next
+   * writer publishes a newer generation before anything changes. */
+  ssize_t w = pwrite(db->lock_fd, b, sizeof b, 0);
+  if (w != (ssize_t)sizeof b)
+    return hdb__fail(err, HDB_IO, "kv: %s/LOCK: publishing the writer state failed: %s", db->dir,
+                     w < 0 ? strerror(errno) : "short write");
+  db->gen++;
+  return HDB_OK;
+}
+
+typedef hdb__lsm_dir_scan dir_scan;
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -196,7 +254,7 @@ static int parse_name(const char *name, uint64_t *num) {
   return 0;
 }
 
-static hdb_status scan_dir(const char *dir, dir_scan *s, hdb_error *err) {
+hdb_status hdb__lsm_scan_dir(const char *dir, dir_scan *s, hdb_error *err) {
   memset(s, 0, sizeof s[0]);
   DIR *d = opendir(dir);
   if (!d) return hdb__fail(err, HDB_IO, "kv: %s: opendir failed: %s", dir, strerror(errno));
@@ -307,8 +365,12 @@ static hdb_status replay_record(void *vctx, const char *p, size_t n, uint64_t of
   return st;
 }
 
-static hdb_status recover(hdb__lsm *db, hdb_error *err) {
+hdb_status hdb__lsm_recover(hdb__lsm *db, hdb_error *err) {
   hdb__lsm_recovered r;
+  /* Generations keep counting across writers (R1). */
+  hdb__lsm_state ls;
+  hdb__lsm_read_state(db->lock_fd, &ls);
+  db->gen = ls.gen;
   hdb_status st = hdb__lsm_manifest_recover(db->dir, &r, err);
   int fresh = 0;
   if (st == HDB_NOT_FOUND) {
@@ -335,10 +397,11 @@ static hdb_status recover(hdb__lsm *db, hdb_error *err) {
     for (size_t i = 0; i < db->current->n[l]; i++) {
       hdb__lsm_file *f = db->current->files[l][i];
       if ((st = hdb__lsm_table_open(f->path, &f->table, err)) != HDB_OK) return st;
+      hdb__lsm_table_set_cache(f->table, db->cache);
     }
 
   dir_scan s;
-  if ((st = scan_dir(db->dir, &s, err)) != HDB_OK) {
+  if ((st = hdb__lsm_scan_dir(db->dir, &s, err)) != HDB_OK) {
     hdb__free_mem(s.logs);
     return st;
   }
@@ -390,6 +453,8 @@ static hdb_status recover(hdb__lsm *db, hdb_error *err) {
   st = hdb__lsm_manifest_create(db->dir, man, db->current, db->wal_number, db->next_file,
                                 db->last_seq, &db->manifest, err);
   if (st != HDB_OK) goto done;
+  /* R3: readers learn of the new CURRENT before the old files go. */
+  if ((st = hdb__lsm_publish_state(db, db->wal_number, err)) != HDB_OK) goto done;
   remove_garbage(db, man);
 done:
   hdb__lsm_mem_unref(c.mem);
@@ -407,6 +472,10 @@ static void db_free(hdb__lsm *db) {
   for (int l = 0; l < HDB__LSM_LEVELS; l++) hdb__lsm_buf_free(&db->compact_ptr[l]);
   hdb__lsm_buf_free(&db->group);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
+  hdb__lsm_reader_free(db);
+  hdb__lsm_cache_free(db->cache); /* after every version, so every table */
+  pthread_mutex_destroy(&db->rmu);
+  pthread_mutex_destroy(&db->pmu);
   pthread_cond_destroy(&db->bg_cv);
   pthread_cond_destroy(&db->work_cv);
   pthread_mutex_destroy(&db->mu);
@@ -424,14 +493,22 @@ hdb_status hdb__lsm_open(const char *dir, const hdb__lsm_options *opt, hdb__lsm 
   db->opt = opt ? *opt : defaults;
   normalize(&db->opt);
   db->lock_fd = -1;
+  db->state_fd = -1;
+  atomic_init(&db->reader, 0);
   db->wal.fd = db->manifest.fd = -1;
   db->snaps.next = db->snaps.prev = &db->snaps;
   pthread_mutex_init(&db->mu, NULL);
+  pthread_mutex_init(&db->rmu, NULL);
+  pthread_mutex_init(&db->pmu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
   pthread_cond_init(&db->work_cv, NULL);
   hdb_status st = HDB_OK;
   db->dir = hdb__strdup(dir);
   if (!db->dir) {
+    st = hdb__fail(err, HDB_NOMEM, "kv: out of memory");
+    goto fail;
+  }
+  if (db->opt.block_cache_size >= 0 && !(db->cache = hdb__lsm_cache_new((size_t)db->opt.block_cache_size))) {
     st = hdb__fail(err, HDB_NOMEM, "kv: out of memory");
     goto fail;
   }
@@ -444,23 +521,34 @@ hdb_status hdb__lsm_open(const char *dir, const hdb__lsm_options *opt, hdb__lsm 
     st = hdb__fail(err, db->opt.no_create ? HDB_NOT_FOUND : HDB_IO, "kv: %s: not a directory", dir);
     goto fail;
   }
-  if ((st = take_lock(db, err)) != HDB_OK) goto fail;
-  if ((st = recover(db, err)) != HDB_OK) goto fail;
-  if ((st = hdb__lsm_mem_new(&db->mem, err)) != HDB_OK) goto fail;
-  db->last_sync_ns = now_ns();
-  if (pthread_create(&db->bg, NULL, bg_main, db) != 0) {
-    st = hdb__fail(err, HDB_ERROR, "kv: %s: cannot start the background thread", dir);
-    goto fail;
+  /* A reader never waits: an existing store is attached without the lock;
+   * the lock is taken by the first write (hdb__lsm_become_writer). */
+  int attach = db->opt.reader_attach && !db->opt.error_if_exists && current_exists(dir);
+  if (!attach && (st = hdb__lsm_take_lock(db, &attach, err)) != HDB_OK) goto fail;
+  if (attach) {
+    if ((st = hdb__lsm_reader_attach(db, err)) != HDB_OK) goto fail;
+    *out = db;
+    return HDB_OK;
   }
-  db->bg_started = 1;
-  pthread_mutex_lock(&db->mu);
-  pthread_cond_signal(&db->work_cv);
-  pthread_mutex_unlock(&db->mu);
+  if ((st = hdb__lsm_recover(db, err)) != HDB_OK) goto fail;
+  if ((st = hdb__lsm_mem_new(&db->mem, err)) != HDB_OK) goto fail;
+  if ((st = hdb__lsm_start_bg(db, err)) != HDB_OK) goto fail;
   *out = db;
   return HDB_OK;
 fail:
   db_free(db);
   return st;
+}
+
+hdb_status hdb__lsm_start_bg(hdb__lsm *db, hdb_error *err) {
+  db->last_sync_ns = now_ns();
+  if (pthread_create(&db->bg, NULL, bg_main, db) != 0)
+    return hdb__fail(err, HDB_ERROR, "kv: %s: cannot start the background thread", db->dir);
+  db->bg_started = 1;
+  pthread_mutex_lock(&db->mu);
+  pthread_cond_signal(&db->work_cv);
+  pthread_mutex_unlock(&db->mu);
+  return HDB_OK;
 }
 
 void hdb__lsm_close(hdb__lsm *db) {
@@ -525,6 +613,11 @@ static hdb_status make_room(hdb__lsm *db, int force, hdb_error *err) {
           unlink(path);
         }
       }
+      /* R1: readers learn of the new WAL before any record goes into it. */
+      if (st == HDB_OK && (st = hdb__lsm_publish_state(db, number, err)) != HDB_OK) {
+        hdb__lsm_log_close(&l);
+        unlink(path);
+      }
       hdb__free_mem(path);
       if (st != HDB_OK) {
         hdb__lsm_mem_unref(m);
@@ -550,6 +643,10 @@ static void group_op(void *vctx, uint64_t seq, int type, const char *key, size_t
 
 hdb_status hdb__lsm_write(hdb__lsm *db, const hdb__lsm_batch *b, hdb_error *err) {
   if (b && b->count == 0) return HDB_OK;
+  if (atomic_load(&db->reader)) {
+    hdb_status rs = hdb__lsm_become_writer(db, err);
+    if (rs != HDB_OK) return rs;
+  }
   hdb__lsm_writer w;
   w.b = b;
   w.done = 0;
@@ -687,6 +784,15 @@ hdb_status hdb__lsm_delete(hdb__lsm *db, const void *key, size_t klen, hdb_error
 
 void hdb__lsm_pin(hdb__lsm *db, const hdb__lsm_snapshot *snap, hdb__lsm_pinned *p) {
   pthread_mutex_lock(&db->mu);
+  if (snap && snap->pin) {
+    /* A reader's snapshot reads the state it pinned (R7). */
+    *p = *snap->pin;
+    hdb__lsm_mem_ref(p->mem);
+    if (p->imm) hdb__lsm_mem_ref(p->imm);
+    hdb__lsm_version_ref(p->v);
+    pthread_mutex_unlock(&db->mu);
+    return;
+  }
   p->mem = db->mem;
   hdb__lsm_mem_ref(p->mem);
   p->imm = db->imm;
@@ -751,6 +857,10 @@ hdb_status hdb__lsm_get(hdb__lsm *db, const hdb__lsm_snapshot *snap, const void 
   size_t dummy;
   if (!vlen) vlen = &dummy;
   *vlen = 0;
+  if (!snap && atomic_load(&db->reader)) {
+    hdb_status rs = hdb__lsm_reader_refresh(db, err);
+    if (rs != HDB_OK) return rs;
+  }
   hdb__lsm_pinned p;
   hdb__lsm_pin(db, snap, &p);
   int found = 0, type = 0;
@@ -771,11 +881,21 @@ hdb_status hdb__lsm_get(hdb__lsm *db, const hdb__lsm_snapshot *snap, const void 
 /* ------------------------------------------------------------------ */
 
 hdb_status hdb__lsm_snapshot_acquire(hdb__lsm *db, hdb__lsm_snapshot **out, hdb_error *err) {
-  hdb__lsm_snapshot *s = hdb__malloc(sizeof *s);
   *out = NULL;
+  hdb__lsm_snapshot *s = hdb__calloc(1, sizeof *s);
   if (!s) return hdb__fail(err, HDB_NOMEM, "kv: out of memory for a snapshot");
+  if (atomic_load(&db->reader)) {
+    hdb_status rs = hdb__lsm_reader_refresh(db, err);
+    if (rs == HDB_OK && !(s->pin = hdb__calloc(1, sizeof *s->pin)))
+      rs = hdb__fail(err, HDB_NOMEM, "kv: out of memory for a snapshot");
+    if (rs != HDB_OK) {
+      hdb__free_mem(s);
+      return rs;
+    }
+    hdb__lsm_pin(db, NULL, s->pin);
+  }
   pthread_mutex_lock(&db->mu);
-  s->seq = db->last_seq;
+  s->seq = s->pin ? s->pin->seq : db->last_seq;
   s->next = &db->snaps;
   s->prev = db->snaps.prev;
   s->prev->next = s;
@@ -793,6 +913,10 @@ void hdb__lsm_snapshot_release(hdb__lsm *db, hdb__lsm_snapshot *s) {
   s->next->prev = s->prev;
   db->stats.snapshots--;
   pthread_mutex_unlock(&db->mu);
+  if (s->pin) {
+    hdb__lsm_unpin(db, s->pin);
+    hdb__free_mem(s->pin);
+  }
   hdb__free_mem(s);
 }
 
@@ -852,16 +976,39 @@ static hdb_status check_log(const char *path, uint64_t magic, int is_manifest, c
 }
 
 hdb_status hdb__lsm_check(hdb__lsm *db, hdb_error *err) {
+  if (atomic_load(&db->reader)) {
+    hdb_status rs = hdb__lsm_reader_refresh(db, err);
+    if (rs != HDB_OK) return rs;
+  }
   hdb__lsm_pinned p;
+  /* rmu keeps a reader's file names and its pinned state together. */
+  pthread_mutex_lock(&db->rmu);
   hdb__lsm_pin(db, NULL, &p);
   pthread_mutex_lock(&db->mu);
-  char *man = hdb__strdup(db->manifest.path ? db->manifest.path : "");
-  char *wal = hdb__lsm_path(db->dir, db->wal_number, ".log");
-  char *iwal = db->imm ? hdb__lsm_path(db->dir, db->imm_wal_number, ".log") : NULL;
-  int need_iwal = db->imm != NULL;
+  int reader = atomic_load(&db->reader);
+  const char *mp = reader ? db->rman_path : db->manifest.path;
+  char *man = hdb__strdup(mp ? mp : "");
+  char *wal = NULL, *iwal = NULL;
+  int need_iwal = 0;
+  if (!reader) {
+    wal = hdb__lsm_path(db->dir, db->wal_number, ".log");
+    iwal = db->imm ? hdb__lsm_path(db->dir, db->imm_wal_number, ".log") : NULL;
+    need_iwal = db->imm != NULL;
+  } else {
+    /* The reader's live WALs (a merged set of older ones is skipped: it
+     * was read whole by the refresh just done). */
+    if (db->rw_live[0] && db->rw_live[0]->path) wal = hdb__strdup(db->rw_live[0]->path);
+    if (db->rw_live[1] && db->rw_live[1]->number && db->rw_live[1]->path) {
+      iwal = hdb__strdup(db->rw_live[1]->path);
+      need_iwal = 1;
+    }
+  }
+  int need_wal = !reader || (db->rw_live[0] && db->rw_live[0]->path);
   pthread_mutex_unlock(&db->mu);
+  pthread_mutex_unlock(&db->rmu);
   hdb_status st = HDB_OK;
-  if (!man || !wal || (need_iwal && !iwal)) st = hdb__fail(err, HDB_NOMEM, "kv: out of memory");
+  if (!man || (need_wal && !wal) || (need_iwal && !iwal))
+    st = hdb__fail(err, HDB_NOMEM, "kv: out of memory");
   for (int l = 0; l < HDB__LSM_LEVELS && st == HDB_OK; l++)
     for (size_t i = 0; i < p.v->n[l] && st == HDB_OK; i++) {
       hdb__lsm_file *f = p.v->files[l][i];
@@ -872,9 +1019,11 @@ hdb_status hdb__lsm_check(hdb__lsm *db, hdb_error *err) {
       else
         st = hdb__lsm_table_verify(f->table, err);
     }
-  if (st == HDB_OK) st = check_log(man, HDB__LSM_MAN_MAGIC, 1, db->dir, err);
+  /* A reader's MANIFEST may have been replaced by a newer writer since. */
+  if (st == HDB_OK && man[0] && (!reader || access(man, F_OK) == 0))
+    st = check_log(man, HDB__LSM_MAN_MAGIC, 1, db->dir, err);
   if (st == HDB_OK && iwal) st = check_log(iwal, HDB__LSM_WAL_MAGIC, 0, db->dir, err);
-  if (st == HDB_OK) st = check_log(wal, HDB__LSM_WAL_MAGIC, 0, db->dir, err);
+  if (st == HDB_OK && wal) st = check_log(wal, HDB__LSM_WAL_MAGIC, 0, db->dir, err);
   hdb__free_mem(man);
   hdb__free_mem(wal);
   hdb__free_mem(iwal);
@@ -891,5 +1040,8 @@ void hdb__lsm_stats_get(hdb__lsm *db, hdb__lsm_stats *out) {
     out->bytes[l] = hdb__lsm_level_bytes(db->current, l);
   }
   out->memtable_bytes = hdb__lsm_mem_usage(db->mem) + (db->imm ? hdb__lsm_mem_usage(db->imm) : 0);
+  out->reader = (uint64_t)atomic_load(&db->reader);
+  hdb__lsm_cache_stats(db->cache, &out->block_cache_hits, &out->block_cache_misses,
+                       &out->block_cache_bytes);
   pthread_mutex_unlock(&db->mu);
 }

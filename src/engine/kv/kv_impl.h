@@ -239,6 +239,12 @@ typedef hdb_status (*hdb__lsm_record_fn)(void *ctx, const char *p, size_t n, uin
 hdb_status hdb__lsm_log_replay(const char *name, const char *data, size_t size, uint64_t magic,
                                hdb__lsm_record_fn fn, void *ctx, uint64_t *torn_at,
                                hdb_error *err);
+/* The same rules for a log read incrementally: data holds the file's bytes
+ * [base, base + n) with base past the header (at a record boundary); *end
+ * gets the offset after the last complete record. */
+hdb_status hdb__lsm_log_replay_tail(const char *name, const char *data, size_t n, uint64_t base,
+                                    uint64_t magic, hdb__lsm_record_fn fn, void *ctx,
+                                    uint64_t *end, hdb_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Sorted tables (kv_block.c, kv_bloom.c, kv_sst.c)                    */
@@ -307,6 +313,25 @@ hdb_status hdb__lsm_tw_finish(hdb__lsm_tw *w, uint64_t *size, hdb_error *err);
 /* Removes the partial file and frees the writer. */
 void hdb__lsm_tw_abandon(hdb__lsm_tw *w);
 
+/* The block cache (kv_cache.c): decompressed data blocks by (table id,
+ * block), LRU, bounded bytes, thread-safe; entries are reference counted. */
+typedef struct hdb__lsm_cache hdb__lsm_cache;
+typedef struct hdb__lsm_cblock hdb__lsm_cblock;
+hdb__lsm_cache *hdb__lsm_cache_new(size_t capacity);
+/* After every table using it is closed. NULL is a no-op. */
+void hdb__lsm_cache_free(hdb__lsm_cache *c);
+uint64_t hdb__lsm_cache_new_id(hdb__lsm_cache *c);
+/* A referenced entry, or NULL when absent. */
+hdb__lsm_cblock *hdb__lsm_cache_lookup(hdb__lsm_cache *c, uint64_t id, uint64_t blk);
+/* Takes ownership of data (hdb__malloc'ed) and returns a referenced entry
+ * (an existing one when another thread was first; data is then freed). NULL
+ * only when out of memory, and then the caller still owns data. */
+hdb__lsm_cblock *hdb__lsm_cache_insert(hdb__lsm_cache *c, uint64_t id, uint64_t blk, char *data,
+                                       size_t size);
+const char *hdb__lsm_cblock_data(const hdb__lsm_cblock *e, size_t *size);
+void hdb__lsm_cache_release(hdb__lsm_cblock *e);
+void hdb__lsm_cache_stats(hdb__lsm_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes);
+
 /* Table reader: the file is mmapped; the footer, index and filter are
  * verified at open, each data block the first time it is read. */
 typedef struct hdb__lsm_table hdb__lsm_table;
@@ -315,6 +340,9 @@ hdb_status hdb__lsm_table_open(const char *path, hdb__lsm_table **out, hdb_error
 hdb_status hdb__lsm_table_open_mem(const char *name, const char *data, size_t size,
                                    hdb__lsm_table **out, hdb_error *err);
 void hdb__lsm_table_close(hdb__lsm_table *t);
+/* Gets of t keep decompressed blocks in c (may be NULL), which must
+ * outlive t. Call once, right after opening. */
+void hdb__lsm_table_set_cache(hdb__lsm_table *t, hdb__lsm_cache *c);
 /* Newest entry of key with sequence <= seq: HDB_OK with *found (0/1),
  * *type and an owned copy of the value when found and a PUT. */
 hdb_status hdb__lsm_table_get(hdb__lsm_table *t, const char *key, size_t klen, uint64_t seq,
@@ -412,7 +440,15 @@ typedef struct hdb__lsm_recovered {
   hdb__lsm_version *version; /* files without tables */
   uint64_t log_number, next_file, last_seq;
   uint64_t manifest_number;
+  uint64_t manifest_end; /* offset after the last complete edit read */
 } hdb__lsm_recovered;
+/* The number of the MANIFEST that CURRENT names (HDB_NOT_FOUND: none). */
+hdb_status hdb__lsm_manifest_current(const char *dir, uint64_t *number, hdb_error *err);
+/* Applies the edits appended to MANIFEST-r->manifest_number since
+ * r->manifest_end to r (whose version is the caller's private one):
+ * a reader following the writer without reading the MANIFEST again. A torn
+ * last edit is left for the next call. On failure r is half updated. */
+hdb_status hdb__lsm_manifest_catch_up(const char *dir, hdb__lsm_recovered *r, hdb_error *err);
 /* Reads CURRENT and replays the MANIFEST it names. HDB_NOT_FOUND when
  * there is no CURRENT. */
 hdb_status hdb__lsm_manifest_recover(const char *dir, hdb__lsm_recovered *r, hdb_error *err);
@@ -431,12 +467,39 @@ hdb_status hdb__lsm_manifest_verify(const char *dir, const char *path, hdb_error
 /* The store (kv_db.c) and compaction (kv_compaction.c)                 */
 /* ------------------------------------------------------------------ */
 
+typedef struct hdb__lsm_pinned hdb__lsm_pinned;
+
 struct hdb__lsm_snapshot {
   uint64_t seq;
+  /* Reader mode: the memtables and version the snapshot reads (R7 in the
+   * README: the writer's compactions do not know a reader's snapshots, so
+   * the reader keeps the files it saw). NULL in writer mode. */
+  hdb__lsm_pinned *pin;
   struct hdb__lsm_snapshot *prev, *next; /* ordered by seq, oldest first */
 };
 
 typedef struct hdb__lsm_writer hdb__lsm_writer;
+
+/* Reader mode (kv_reader.c): one live WAL a reader follows into a private
+ * memtable. off is the end of the last complete record read (0: not even
+ * the header yet); records are applied whole (R5). */
+typedef struct hdb__lsm_rwal {
+  uint64_t number; /* 0: several older WALs merged (rebuilt each refresh) */
+  hdb__lsm_mem *mem;
+  int fd;
+  uint64_t off;
+  uint64_t max_seq;
+  char *path;
+} hdb__lsm_rwal;
+#define HDB__LSM_RWAL_CACHE 8
+
+/* The writer's state in LOCK (R1): what a reader follows. */
+typedef struct hdb__lsm_state {
+  uint64_t gen;    /* 0: none published */
+  uint64_t wal;    /* the live WAL */
+} hdb__lsm_state;
+#define HDB__LSM_LOCK_MAGIC UINT64_C(0x314b434c564b4448) /* "HDKVLCK1" */
+#define HDB__LSM_LOCK_STATE 32
 
 struct hdb__lsm {
   char *dir;
@@ -467,6 +530,19 @@ struct hdb__lsm {
   hdb__lsm_snapshot snaps; /* list head */
   hdb__lsm_buf compact_ptr[HDB__LSM_LEVELS];
   hdb__lsm_stats stats;
+  uint64_t gen;           /* writer: last generation published in LOCK; reader: the one read */
+  /* Reader mode (kv_reader.c). reader changes 1 -> 0 once, under rmu and
+   * mu, when the handle becomes the writer. Refreshes and the promotion
+   * hold rmu; they change mem, imm, current and last_seq under mu too. */
+  atomic_int reader;
+  pthread_mutex_t rmu;
+  pthread_mutex_t pmu;    /* serializes promotions to writer */
+  int state_fd;           /* LOCK opened read-only (-1: not yet) */
+  char *rman_path;        /* the MANIFEST the reader's version came from */
+  uint64_t rman_number, rman_end; /* ... its number, and the end of what was read */
+  hdb__lsm_rwal *rw[HDB__LSM_RWAL_CACHE]; /* cache; rw_live[] point into it */
+  hdb__lsm_rwal *rw_live[2];              /* newest live WAL, then the older ones */
+  hdb__lsm_cache *cache;  /* block cache of every table opened (NULL: none) */
 };
 
 /* All with mu held; they may release and retake it. */
@@ -486,17 +562,45 @@ hdb_status hdb__lsm_log_and_apply(hdb__lsm *db, hdb__lsm_edit *e, hdb_error *err
 hdb_status hdb__lsm_build_table(hdb__lsm *db, hdb__lsm_it *it, uint64_t number,
                                 hdb__lsm_file **out, hdb_error *err);
 
+/* Writer state in LOCK (kv_db.c): publishes (gen + 1, wal) with one
+ * pwrite; db->gen is updated only on success. mu held or no concurrency. */
+hdb_status hdb__lsm_publish_state(hdb__lsm *db, uint64_t wal, hdb_error *err);
+/* Reads the published state from fd (zeros when none or unreadable). */
+void hdb__lsm_read_state(int fd, hdb__lsm_state *s);
+
+/* Directory helpers (kv_db.c). */
+typedef struct hdb__lsm_dir_scan {
+  uint64_t *logs; /* WAL numbers, ascending (owned) */
+  size_t nlogs;
+  uint64_t max_number;
+} hdb__lsm_dir_scan;
+hdb_status hdb__lsm_scan_dir(const char *dir, hdb__lsm_dir_scan *s, hdb_error *err);
+/* Takes LOCK (waiting up to lock_timeout_ms) into db->lock_fd. */
+hdb_status hdb__lsm_take_lock(hdb__lsm *db, int *attach_instead, hdb_error *err);
+/* Writer recovery into db (no other thread uses db): README "Recovery". */
+hdb_status hdb__lsm_recover(hdb__lsm *db, hdb_error *err);
+/* Starts the background thread (writer mode). */
+hdb_status hdb__lsm_start_bg(hdb__lsm *db, hdb_error *err);
+
+/* Reader mode (kv_reader.c). */
+/* Attaches db (dir, opt set, nothing else) as a reader. */
+hdb_status hdb__lsm_reader_attach(hdb__lsm *db, hdb_error *err);
+/* Brings a reader's state up to the writer's (no-op for a writer). */
+hdb_status hdb__lsm_reader_refresh(hdb__lsm *db, hdb_error *err);
+/* Frees a reader's WAL cache and closes its files. */
+void hdb__lsm_reader_free(hdb__lsm *db);
+
 /* ------------------------------------------------------------------ */
 /* The store (kv_db.c) as the iterator needs it                         */
 /* ------------------------------------------------------------------ */
 
 /* What a reader holds: the memtables and version it reads and its
  * sequence. Pinned under the store mutex; the files stay until unpin. */
-typedef struct hdb__lsm_pinned {
+struct hdb__lsm_pinned {
   hdb__lsm_mem *mem, *imm;
   hdb__lsm_version *v;
   uint64_t seq;
-} hdb__lsm_pinned;
+};
 void hdb__lsm_pin(hdb__lsm *db, const hdb__lsm_snapshot *snap, hdb__lsm_pinned *p);
 void hdb__lsm_unpin(hdb__lsm *db, hdb__lsm_pinned *p);
 /* Builds the merging iterator over everything p pins. */

@@ -291,6 +291,10 @@ static hdb_status position(hdb__lsm_iter *it, const char *key, size_t klen) {
 hdb_status hdb__lsm_iter_open(hdb__lsm *db, const hdb__lsm_snapshot *snap,
                               const hdb_kv_range *range, hdb__lsm_iter **out, hdb_error *err) {
   *out = NULL;
+  if (!snap && atomic_load(&db->reader)) {
+    hdb_status rs = hdb__lsm_reader_refresh(db, err);
+    if (rs != HDB_OK) return rs;
+  }
   hdb__lsm_iter *it = hdb__calloc(1, sizeof *it);
   if (!it) return hdb__fail(err, HDB_NOMEM, "kv: out of memory for an iterator");
   it->db = db;

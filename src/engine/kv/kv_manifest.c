@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -73,7 +74,59 @@ static hdb_status replay(const char *dir, const char *path, hdb__lsm_recovered *
   st = hdb__lsm_log_replay(path, data, len, HDB__LSM_MAN_MAGIC, on_edit, &c, &torn, err);
   if (st == HDB_OK && (!c.have_log || !c.have_next))
     st = hdb__fail(err, HDB_CORRUPT, "kv: %s: no complete snapshot record", path);
+  if (st == HDB_OK) r->manifest_end = torn;
   hdb__free_mem(data);
+  return st;
+}
+
+hdb_status hdb__lsm_manifest_current(const char *dir, uint64_t *number, hdb_error *err) {
+  size_t n = strlen(dir) + 16;
+  char *cur = hdb__malloc(n);
+  if (!cur) return hdb__fail(err, HDB_NOMEM, "kv: out of memory");
+  snprintf(cur, n, "%s/CURRENT", dir);
+  char *data = NULL;
+  size_t len;
+  hdb_status st = hdb__lsm_read_file(cur, &data, &len, err);
+  unsigned long long num = 0;
+  int used = 0;
+  if (st == HDB_OK && (len < 10 || len > 40 || sscanf(data, "MANIFEST-%llu\n%n", &num, &used) != 1 ||
+                       (size_t)used != len))
+    st = hdb__fail(err, HDB_CORRUPT, "kv: %s: malformed (expected MANIFEST-NNNNNN)", cur);
+  if (st == HDB_OK) *number = num;
+  hdb__free_mem(data);
+  hdb__free_mem(cur);
+  return st;
+}
+
+hdb_status hdb__lsm_manifest_catch_up(const char *dir, hdb__lsm_recovered *r, hdb_error *err) {
+  char *path = hdb__lsm_path(dir, r->manifest_number, "MANIFEST");
+  if (!path) return hdb__fail(err, HDB_NOMEM, "kv: out of memory");
+  hdb_status st = HDB_OK;
+  char *buf = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0) {
+    st = hdb__fail(err, errno == ENOENT ? HDB_NOT_FOUND : HDB_IO, "kv: %s: open failed: %s", path,
+                   strerror(errno));
+    goto done;
+  }
+  if ((uint64_t)sb.st_size <= r->manifest_end) goto done;
+  size_t n = (size_t)((uint64_t)sb.st_size - r->manifest_end);
+  if (!(buf = hdb__malloc(n))) {
+    st = hdb__fail(err, HDB_NOMEM, "kv: out of memory reading %s", path);
+    goto done;
+  }
+  if ((st = hdb__lsm_pread_all(fd, buf, n, r->manifest_end, path, err)) != HDB_OK) goto done;
+  /* The snapshot record was read before: only edits follow. */
+  replay_ctx c = {dir, path, r, 1, 1, 1};
+  uint64_t end;
+  st = hdb__lsm_log_replay_tail(path, buf, n, r->manifest_end, HDB__LSM_MAN_MAGIC, on_edit, &c,
+                                &end, err);
+  if (st == HDB_OK) r->manifest_end = end;
+done:
+  if (fd >= 0) close(fd);
+  hdb__free_mem(buf);
+  hdb__free_mem(path);
   return st;
 }
 

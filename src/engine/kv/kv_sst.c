@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -264,7 +265,14 @@ struct hdb__lsm_table {
   char *keys;
   atomic_uchar *verified;
   uint64_t entries;
+  hdb__lsm_cache *cache; /* borrowed; NULL: none */
+  uint64_t cache_id;
 };
+
+void hdb__lsm_table_set_cache(hdb__lsm_table *t, hdb__lsm_cache *c) {
+  t->cache = c;
+  if (c) t->cache_id = hdb__lsm_cache_new_id(c);
+}
 
 const char *hdb__lsm_table_path(const hdb__lsm_table *t) {
   return t->path;
@@ -455,6 +463,32 @@ fail:
   return st;
 }
 
+/* One zstd decompression context per thread, kept for its life:
+ * ZSTD_decompress would allocate (and zero) a new one, about 100 KiB, for
+ * every block. Freed by the key's destructor when the thread exits. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+
+static void dctx_free(void *p) {
+  ZSTD_freeDCtx(p);
+}
+
+static void dctx_init(void) {
+  dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+static size_t zstd_decompress(char *dst, size_t cap, const char *src, size_t n) {
+  pthread_once(&dctx_once, dctx_init);
+  ZSTD_DCtx *d = dctx_key_ok ? pthread_getspecific(dctx_key) : NULL;
+  if (!d && dctx_key_ok && (d = ZSTD_createDCtx()) != NULL && pthread_setspecific(dctx_key, d) != 0) {
+    ZSTD_freeDCtx(d);
+    d = NULL;
+  }
+  /* Without a context (out of memory) the one-shot call still works. */
+  return d ? ZSTD_decompressDCtx(d, dst, cap, src, n) : ZSTD_decompress(dst, cap, src, n);
+}
+
 /* Block i's uncompressed bytes: borrowed from the map, or decompressed
  * into buf (cap bytes) when it fits, else into *owned (caller frees). */
 static hdb_status read_block(hdb__lsm_table *t, size_t i, int force_verify, char *buf, size_t cap,
@@ -491,7 +525,7 @@ static hdb_status read_block(hdb__lsm_table *t, size_t i, int force_verify, char
     int r = LZ4_decompress_safe(q, dst, (int)(end - q), (int)raw);
     got = r < 0 ? (size_t)-1 : (size_t)r;
   } else {
-    size_t r = ZSTD_decompress(dst, (size_t)raw, q, (size_t)(end - q));
+    size_t r = zstd_decompress(dst, (size_t)raw, q, (size_t)(end - q));
     got = ZSTD_isError(r) ? (size_t)-1 : r;
   }
   if (got != raw) {
@@ -526,6 +560,7 @@ hdb_status hdb__lsm_table_get(hdb__lsm_table *t, const char *key, size_t klen, u
     return HDB_OK;
   char ibuf[256], kbuf[1024], dbuf[16384];
   char *ikey = ibuf, *heapk = NULL, *owned = NULL;
+  hdb__lsm_cblock *cb = NULL;
   hdb_status st = HDB_OK;
   if (klen + 8 > sizeof ibuf) {
     ikey = heapk = hdb__malloc(klen + 8);
@@ -537,7 +572,22 @@ hdb_status hdb__lsm_table_get(hdb__lsm_table *t, const char *key, size_t klen, u
   if (i == t->nblocks) goto done;
   const char *data, *v;
   size_t size, ek, vl;
-  if ((st = read_block(t, i, 0, dbuf, sizeof dbuf, &data, &size, &owned, err)) != HDB_OK) goto done;
+  const idx_entry *ie = &t->idx[i];
+  /* A compressed block comes from the cache, or is decompressed (and
+   * verified, by read_block) once and put there. */
+  int compressed = t->cache && ie->off < t->size && ie->size < t->size - ie->off &&
+                   t->map[ie->off + ie->size] != 0;
+  if (compressed && (cb = hdb__lsm_cache_lookup(t->cache, t->cache_id, i)) != NULL) {
+    data = hdb__lsm_cblock_data(cb, &size);
+  } else {
+    if ((st = read_block(t, i, 0, compressed ? NULL : dbuf, compressed ? 0 : sizeof dbuf, &data,
+                         &size, &owned, err)) != HDB_OK)
+      goto done;
+    if (compressed && owned && (cb = hdb__lsm_cache_insert(t->cache, t->cache_id, i, owned, size))) {
+      owned = NULL; /* the cache owns it now */
+      data = hdb__lsm_cblock_data(cb, &size);
+    }
+  }
   char *kb = kbuf;
   size_t kcap = sizeof kbuf;
   int r = hdb__lsm_block_seek(data, size, ikey, klen + 8, kb, kcap, &ek, &v, &vl, t->path,
@@ -591,6 +641,7 @@ hdb_status hdb__lsm_table_get(hdb__lsm_table *t, const char *key, size_t klen, u
     *found = 0;
   }
 done:
+  hdb__lsm_cache_release(cb);
   hdb__free_mem(owned);
   hdb__free_mem(heapk);
   return st;

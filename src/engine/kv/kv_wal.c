@@ -216,6 +216,43 @@ static int all_zero(const char *p, size_t n) {
   return 1;
 }
 
+/* The records of data, which holds the file's bytes from offset base on
+ * (base >= the header). *end gets the file offset after the last complete
+ * record (the torn tail's offset). */
+static hdb_status replay_records(const char *name, const char *data, size_t n, uint64_t base,
+                                 uint64_t magic, hdb__lsm_record_fn fn, void *ctx,
+                                 uint64_t *end, hdb_error *err) {
+  size_t off = 0;
+  *end = base;
+  while (off < n) {
+    size_t left = n - off;
+    const char *r = data + off;
+    unsigned long long at = (unsigned long long)(base + off);
+    if (left < HDB__LSM_REC_HEADER) return HDB_OK;
+    uint32_t len = hdb__lsm_get32(r);
+    int header_ok = hcheck(len, magic) == hdb__lsm_get32(r + 4);
+    if (!header_ok) {
+      if (all_zero(r, left)) return HDB_OK;
+      return hdb__fail(err, HDB_CORRUPT, "kv: %s: bad record header at offset %llu", name, at);
+    }
+    if ((uint64_t)len > left - HDB__LSM_REC_HEADER) return HDB_OK;
+    const char *payload = r + HDB__LSM_REC_HEADER;
+    if (hdb__lsm_hash(payload, len, len) != hdb__lsm_get64(r + 8)) {
+      if (off + HDB__LSM_REC_HEADER + len == n || all_zero(payload, left - HDB__LSM_REC_HEADER))
+        return HDB_OK;
+      return hdb__fail(err, HDB_CORRUPT, "kv: %s: checksum mismatch in the record at offset %llu",
+                       name, at);
+    }
+    if (fn) {
+      hdb_status st = fn(ctx, payload, len, base + off, err);
+      if (st != HDB_OK) return st;
+    }
+    off += HDB__LSM_REC_HEADER + len;
+    *end = base + off;
+  }
+  return HDB_OK;
+}
+
 hdb_status hdb__lsm_log_replay(const char *name, const char *data, size_t size, uint64_t magic,
                                hdb__lsm_record_fn fn, void *ctx, uint64_t *torn_at,
                                hdb_error *err) {
@@ -232,41 +269,15 @@ hdb_status hdb__lsm_log_replay(const char *name, const char *data, size_t size, 
   if (hdb__lsm_get32(data + 8) != HDB__LSM_LOG_VERSION)
     return hdb__fail(err, HDB_CORRUPT, "kv: %s: unknown format version %u", name,
                      hdb__lsm_get32(data + 8));
-  size_t off = HDB__LSM_LOG_HEADER;
-  while (off < size) {
-    size_t left = size - off;
-    const char *r = data + off;
-    if (left < HDB__LSM_REC_HEADER) {
-      *torn_at = off;
-      return HDB_OK;
-    }
-    uint32_t len = hdb__lsm_get32(r);
-    int header_ok = hcheck(len, magic) == hdb__lsm_get32(r + 4);
-    if (!header_ok) {
-      if (all_zero(r, left)) {
-        *torn_at = off;
-        return HDB_OK;
-      }
-      return hdb__fail(err, HDB_CORRUPT, "kv: %s: bad record header at offset %zu", name, off);
-    }
-    if ((uint64_t)len > left - HDB__LSM_REC_HEADER) {
-      *torn_at = off;
-      return HDB_OK;
-    }
-    const char *payload = r + HDB__LSM_REC_HEADER;
-    if (hdb__lsm_hash(payload, len, len) != hdb__lsm_get64(r + 8)) {
-      if (off + HDB__LSM_REC_HEADER + len == size || all_zero(payload, left - HDB__LSM_REC_HEADER)) {
-        *torn_at = off;
-        return HDB_OK;
-      }
-      return hdb__fail(err, HDB_CORRUPT, "kv: %s: checksum mismatch in the record at offset %zu",
-                       name, off);
-    }
-    if (fn) {
-      hdb_status st = fn(ctx, payload, len, off, err);
-      if (st != HDB_OK) return st;
-    }
-    off += HDB__LSM_REC_HEADER + len;
-  }
-  return HDB_OK;
+  uint64_t end;
+  hdb_status st = replay_records(name, data + HDB__LSM_LOG_HEADER, size - HDB__LSM_LOG_HEADER,
+                                 HDB__LSM_LOG_HEADER, magic, fn, ctx, &end, err);
+  if (st == HDB_OK) *torn_at = end;
+  return st;
+}
+
+hdb_status hdb__lsm_log_replay_tail(const char *name, const char *data, size_t n, uint64_t base,
+                                    uint64_t magic, hdb__lsm_record_fn fn, void *ctx,
+                                    uint64_t *end, hdb_error *err) {
+  return replay_records(name, data, n, base, magic, fn, ctx, end, err);
 }
