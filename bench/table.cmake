@@ -1,6 +1,8 @@
 # engine/table (bench/table_bench.c): embedding inserts, a filtered full
-# scan against SQLite in the same run, opening a table with 1,000 versions.
+# scan against SQLite in the same run, opening a table with 1,000 versions,
+# inserts into an HNSW-indexed native:// table (tail, and with optimize).
 # Run: build/table_bench [-n N] [-b BATCH] [-m SCAN_ROWS] [-v VERSIONS] [-d DIR]
+#        [-x HNSW_ROWS] [-D DIMS] [-O OPTIMIZE_EVERY] [-s SECTIONS]
 if(HANZO_WITH_NATIVE)
   pkg_check_modules(TBLBENCH_SQLITE3 IMPORTED_TARGET sqlite3)
   if(TBLBENCH_SQLITE3_FOUND)

@@ -14,9 +14,19 @@
  *            WAL, no index) holding the same rows, with the ratio
  *   open     a table with V versions: hdb__tbl_open + pin of the newest
  *            in a fresh process state; and listing all versions
+ *   hnsw     through the public API on a native:// table with an HNSW
+ *            index (m 16, ef_construction 200), for each dimension of -x:
+ *            (a) X rows inserted in batches of 1,000 after the index was
+ *            built on the first batch (the rows land in the unindexed
+ *            tail), then one search timed over that tail; (b) the same
+ *            inserts with hdb_index_optimize after every O rows (and at
+ *            the end), vectors/s over insert + optimize; goal >= 10,000.
+ *            Clustered data (tests/vector/vec_testdata.h).
  *
- * Usage: table_bench [-n N] [-b B] [-m M] [-v V] [-d DIR]
- * Defaults: N 100000, B 10000, M 1000000, V 1000, DIR /tmp/hdb-table-bench.
+ * Usage: table_bench [-n N] [-b B] [-m M] [-v V] [-d DIR] [-x ROWS]
+ *          [-D DIMS] [-O ROWS] [-s SECTIONS]
+ * Defaults: N 100000, B 10000, M 1000000, V 1000, DIR /tmp/hdb-table-bench,
+ * X 100000, D "128,768", O 10000, sections "insert,scan,open,hnsw".
  */
 #include <errno.h>
 #include <stdint.h>
@@ -29,6 +39,7 @@
 #include <sqlite3.h>
 
 #include "../tests/table/tt_util.h"
+#include "../tests/vector/vec_testdata.h"
 
 static double now_s(void) {
   struct timespec t;
@@ -315,17 +326,159 @@ static void bench_open(const char *root, long versions) {
   hdb_schema_free(s);
 }
 
+/* ------------------------------------------------------------------ */
+
+/* Inserts rows [from, from + cnt) of data (dim floats each) through the
+ * public API as records "v-%09ld" with the vector in column "v". */
+static void api_insert(hdb *db, const float *data, uint32_t dim, long from, long cnt,
+                       hdb_record **rows) {
+  for (long i = 0; i < cnt; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "v-%09ld", from + i);
+    rows[i] = hdb_record_new(id);
+    hdb_record_set_vector(rows[i], "v", data + (size_t)(from + i) * dim, dim);
+  }
+  hdb_status st = hdb_insert(db, "t", rows, (size_t)cnt);
+  if (st != HDB_OK) {
+    fprintf(stderr, "table_bench: insert: %s\n", hdb_errmsg(db));
+    exit(1);
+  }
+  for (long i = 0; i < cnt; i++) hdb_record_free(rows[i]);
+}
+
+static hdb *hnsw_table(const char *root, uint32_t dim, const char *tag, const float *data,
+                       hdb_record **rows) {
+  char dir[600], url[700];
+  snprintf(dir, sizeof dir, "%s/hnsw-%u-%s", root, dim, tag);
+  tt_rmtree(dir);
+  snprintf(url, sizeof url, "native://%s", dir);
+  hdb *db = NULL;
+  hdb_error err;
+  if (hdb_open(url, &db, &err) != HDB_OK) die("open", &err);
+  hdb_schema *s = hdb_schema_new();
+  hdb_schema_add_vector(s, "v", dim, HDB_METRIC_L2);
+  if (hdb_table_create(db, "t", s, 0) != HDB_OK) die("create", NULL);
+  hdb_schema_free(s);
+  api_insert(db, data, dim, 0, 1000, rows);
+  if (hdb_index_create(db, "t", "v", HDB_INDEX_HNSW, "{\"m\":16,\"ef_construction\":200}") !=
+      HDB_OK) {
+    fprintf(stderr, "table_bench: index: %s\n", hdb_errmsg(db));
+    exit(1);
+  }
+  return db;
+}
+
+/* CPU seconds of this process (all threads): on a shared machine the wall
+ * time of the optimize depends on the load, its CPU time much less. */
+static double cpu_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double one_search(hdb *db, const float *q, uint32_t dim) {
+  hdb_search s = HDB_SEARCH_INIT;
+  s.vector = q;
+  s.dim = dim;
+  s.k = 10;
+  hdb_cursor *c = NULL;
+  double a = now_s();
+  if (hdb_search_vector(db, "t", &s, &c) != HDB_OK) die("search", NULL);
+  const hdb_record *r;
+  while (hdb_cursor_next(c, &r) == HDB_OK) {
+  }
+  hdb_cursor_close(c);
+  return now_s() - a;
+}
+
+static void bench_hnsw_insert(const char *root, long n, uint32_t dim, long every) {
+  enum { BATCH = 1000 };
+  if (n < 2 * BATCH) n = 2 * BATCH;
+  float *data = malloc((size_t)n * dim * sizeof *data), *q = malloc((size_t)dim * sizeof *q);
+  hdb_record **rows = calloc(BATCH, sizeof *rows);
+  if (!data || !q || !rows || vt_mixture(data, (size_t)n, dim, 100, 0.5, 1, 2) != 0 ||
+      vt_mixture(q, 1, dim, 100, 0.5, 1, 3) != 0)
+    die("out of memory", NULL);
+
+  /* (a) inserts into the unindexed tail */
+  hdb *db = hnsw_table(root, dim, "tail", data, rows);
+  double spent = 0;
+  for (long done = BATCH; done < n; done += BATCH) {
+    long cnt = n - done < BATCH ? n - done : BATCH;
+    double a = now_s();
+    api_insert(db, data, dim, done, cnt, rows);
+    spent += now_s() - a;
+  }
+  double tail_q = one_search(db, q, dim);
+  tail_q = one_search(db, q, dim) < tail_q ? one_search(db, q, dim) : tail_q;
+  printf("hnsw %4u-d (a) %ld rows inserted in batches of %d into an HNSW-indexed table "
+         "(unindexed tail): %.2f s, %.0f vectors/s; one k=10 search over the %ld-row tail: "
+         "%.1f ms\n",
+         dim, n - BATCH, BATCH, spent, (double)(n - BATCH) / spent, n - BATCH, tail_q * 1e3);
+  double a = now_s(), c0 = cpu_s();
+  if (hdb_index_optimize(db, "t", "v") != HDB_OK) die("optimize", NULL);
+  double opt = now_s() - a, opt_cpu = cpu_s() - c0;
+  double first = one_search(db, q, dim), second = one_search(db, q, dim);
+  printf("hnsw %4u-d     one hdb_index_optimize folding the %ld-row tail in: %.2f s (%.2f CPU s, "
+         "%.0f vectors per CPU s); insert + optimize %.0f vectors/s (goal 10000: %s); search "
+         "after: %.2f ms (first, opens the new graph), %.2f ms\n",
+         dim, n - BATCH, opt, opt_cpu, (double)(n - BATCH) / opt_cpu,
+         (double)(n - BATCH) / (spent + opt),
+         (double)(n - BATCH) / (spent + opt) >= 10000 ? "met" : "NOT met", first * 1e3,
+         second * 1e3);
+  hdb_close(db);
+
+  /* (b) inserts with an optimize every `every` rows */
+  db = hnsw_table(root, dim, "opt", data, rows);
+  double ins = 0, optim = 0, cpu0 = cpu_s();
+  long since = 0;
+  for (long done = BATCH; done < n; done += BATCH) {
+    long cnt = n - done < BATCH ? n - done : BATCH;
+    a = now_s();
+    api_insert(db, data, dim, done, cnt, rows);
+    ins += now_s() - a;
+    since += cnt;
+    if (since >= every || done + cnt >= n) {
+      a = now_s();
+      if (hdb_index_optimize(db, "t", "v") != HDB_OK) die("optimize", NULL);
+      optim += now_s() - a;
+      since = 0;
+    }
+  }
+  double rate = (double)(n - BATCH) / (ins + optim), cpu = cpu_s() - cpu0;
+  printf("hnsw %4u-d (b) %ld rows in batches of %d, hdb_index_optimize every %ld rows: insert "
+         "%.2f s + optimize %.2f s = %.0f vectors/s (goal 10000: %s); %.2f CPU s, %.0f vectors "
+         "per CPU s\n",
+         dim, n - BATCH, BATCH, every, ins, optim, rate, rate >= 10000 ? "met" : "NOT met", cpu,
+         (double)(n - BATCH) / cpu);
+  hdb_close(db);
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/hnsw-%u-tail", root, dim);
+  tt_rmtree(dir);
+  snprintf(dir, sizeof dir, "%s/hnsw-%u-opt", root, dim);
+  tt_rmtree(dir);
+  free(data);
+  free(q);
+  free(rows);
+}
+
 int main(int argc, char **argv) {
-  long n = 100000, batch = 10000, m = 1000000, versions = 1000;
-  const char *root = "/tmp/hdb-table-bench";
+  long n = 100000, batch = 10000, m = 1000000, versions = 1000, xrows = 100000, every = 10000;
+  const char *root = "/tmp/hdb-table-bench", *dims = "128,768";
+  const char *sections = "insert,scan,open,hnsw";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "-n")) n = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "-b")) batch = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "-m")) m = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "-v")) versions = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "-d")) root = argv[i + 1];
+    else if (!strcmp(argv[i], "-x")) xrows = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "-D")) dims = argv[i + 1];
+    else if (!strcmp(argv[i], "-O")) every = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "-s")) sections = argv[i + 1];
     else {
-      fprintf(stderr, "usage: table_bench [-n N] [-b B] [-m M] [-v V] [-d DIR]\n");
+      fprintf(stderr, "usage: table_bench [-n N] [-b B] [-m M] [-v V] [-d DIR] [-x ROWS] "
+                      "[-D DIMS] [-O ROWS] [-s SECTIONS]\n");
       return 2;
     }
   }
@@ -333,9 +486,15 @@ int main(int argc, char **argv) {
     perror(root);
     return 1;
   }
-  bench_insert(root, n, batch);
-  bench_scan(root, m);
-  bench_open(root, versions);
+  if (strstr(sections, "insert")) bench_insert(root, n, batch);
+  if (strstr(sections, "scan")) bench_scan(root, m);
+  if (strstr(sections, "open")) bench_open(root, versions);
+  for (const char *d = dims; strstr(sections, "hnsw") && *d;) {
+    long dim = strtol(d, (char **)&d, 10);
+    if (dim > 0) bench_hnsw_insert(root, xrows, (uint32_t)dim, every > 0 ? every : 1000);
+    while (*d == ',') d++;
+    if (dim <= 0 && *d) d++;
+  }
   tt_rmtree(root);
   return 0;
 }

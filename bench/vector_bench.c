@@ -16,6 +16,11 @@
  *
  * Usage: vector_bench [--n N] [--dim D] [--nq Q] [--m M] [--efc E]
  *          [--flat-n N] [--flat-dim D] [--clusters C] [--png FILE]
+ *          [--ours-only 1] [--index FILE] [--rounds R]
+ * --ours-only 1 skips the peers and our parallel build (profiling runs);
+ * --index FILE opens our graph from FILE when it exists (build time then
+ * reads 0) and saves it there otherwise, so two builds of the library can
+ * be compared searching the very same graph; --flat-n 0 skips the scan.
  * Defaults are the full sizes (1M x 128 HNSW); pass smaller ones for a
  * quick run. Output is a plain-text table with ratios (ours / peer).
  */
@@ -206,6 +211,11 @@ int main(int argc, char **argv)
   size_t flat_n = arg(argc, argv, "--flat-n", 1000000);
   uint32_t flat_dim = (uint32_t)arg(argc, argv, "--flat-dim", 128);
   const char *png = sarg(argc, argv, "--png");
+  int ours_only = arg(argc, argv, "--ours-only", 0) != 0;
+  const char *index_file = sarg(argc, argv, "--index");
+  int rounds = (int)arg(argc, argv, "--rounds", 3);
+  if (rounds < 1)
+    rounds = 1;
 
   printf("hanzo-db vector benchmark: %zu x %u Gaussian mixture (%u clusters), %zu queries, k=%d, "
          "m=%u, ef_construction=%u, single-threaded queries\n",
@@ -241,28 +251,42 @@ int main(int argc, char **argv)
     r->name = "hanzo-db";
     hdb__hnsw_params p = {.m = m, .ef_construction = efc};
     hdb_error err;
-    if (hdb__hnsw_new(dim, HDB_METRIC_L2, &p, &idx, &err) != HDB_OK) {
-      printf("hnsw: %s\n", err.message);
-      return 1;
+    FILE *fi = index_file ? fopen(index_file, "rb") : NULL;
+    if (fi != NULL) {
+      fclose(fi);
+      if (hdb__hnsw_open(index_file, &idx, &err) != HDB_OK) {
+        printf("hnsw: %s: %s\n", index_file, err.message);
+        return 1;
+      }
+      printf("graph opened from %s (build time not measured)\n", index_file);
+    } else {
+      if (hdb__hnsw_new(dim, HDB_METRIC_L2, &p, &idx, &err) != HDB_OK) {
+        printf("hnsw: %s\n", err.message);
+        return 1;
+      }
+      t0 = now();
+      if (hdb__hnsw_add(idx, base, NULL, 0, n, 1, &err) != HDB_OK) {
+        printf("hnsw: %s\n", err.message);
+        return 1;
+      }
+      r->build_s = now() - t0;
+      if (index_file != NULL && hdb__hnsw_save(idx, index_file, &err) != HDB_OK)
+        printf("hnsw: saving %s: %s\n", index_file, err.message);
     }
-    t0 = now();
-    if (hdb__hnsw_add(idx, base, NULL, 0, n, 1, &err) != HDB_OK) {
-      printf("hnsw: %s\n", err.message);
-      return 1;
-    }
-    r->build_s = now() - t0;
     r->bytes = hdb__hnsw_memory(idx);
-    hdb__hnsw *par;
-    hdb__hnsw_new(dim, HDB_METRIC_L2, &p, &par, NULL);
-    t0 = now();
-    hdb__hnsw_add(par, base, NULL, 0, n, 0, NULL);
-    r->build_par_s = now() - t0;
-    hdb__hnsw_free(par);
+    if (!ours_only && r->build_s > 0) {
+      hdb__hnsw *par;
+      hdb__hnsw_new(dim, HDB_METRIC_L2, &p, &par, NULL);
+      t0 = now();
+      hdb__hnsw_add(par, base, NULL, 0, n, 0, NULL);
+      r->build_par_s = now() - t0;
+      hdb__hnsw_free(par);
+    }
     hdb__hnsw_ctx_new(idx, &ctx, NULL);
     r->ok = 1;
   }
 #ifndef HDB_BENCH_NO_PEERS
-  for (int w = 0; w < PEER_COUNT; w++) {
+  for (int w = 0; w < PEER_COUNT && !ours_only; w++) {
     if (!peer_available(w))
       continue;
     lib_result *r = &res[n_libs];
@@ -278,7 +302,7 @@ int main(int argc, char **argv)
   /* Interleaved sweep: every (ef, library) pair runs once per round, and
    * each keeps its best round, so load from other processes hits all
    * libraries alike. A library stops at the first ef past recall 0.995. */
-  enum { ROUNDS = 3 };
+  const int ROUNDS = rounds;
   size_t stop_at[MAX_LIBS];
   for (size_t i = 0; i < MAX_LIBS; i++)
     stop_at[i] = N_EFS;
@@ -340,7 +364,7 @@ int main(int argc, char **argv)
     if (res[i].build_par_s > 0)
       snprintf(par, sizeof par, "%.2f", res[i].build_par_s);
     printf("  %-12s %10.2f %12s %12.1f %9.2fx\n", res[i].name, res[i].build_s, par,
-           (double)res[i].bytes / 1e6, res[0].build_s / res[i].build_s);
+           (double)res[i].bytes / 1e6, res[i].build_s > 0 ? res[0].build_s / res[i].build_s : 0.0);
   }
   printf("  (vs ours = our single-threaded build time / theirs: < 1 means we build faster)\n");
 
@@ -409,7 +433,8 @@ int main(int argc, char **argv)
     printf("\nplot: %s (%s)\n", png, system(cmd) == 0 ? "written" : "gnuplot failed or missing");
   }
 
-  bench_flat(flat_n, flat_dim, nq < 20 ? nq : 20, clusters);
+  if (flat_n > 0)
+    bench_flat(flat_n, flat_dim, nq < 20 ? nq : 20, clusters);
   free(base);
   free(qs);
   free(truth);

@@ -243,12 +243,6 @@ static uint32_t select_neighbors(const hdb__hnsw *idx, hnsw_pair *c, uint32_t n,
   return kept;
 }
 
-static int pair_cmp(const void *a, const void *b)
-{
-  const hnsw_pair *x = a, *y = b;
-  return hnsw_pair_less(*x, *y) ? -1 : hnsw_pair_less(*y, *x) ? 1 : 0;
-}
-
 /* Adds `node` (at distance d) to nb's list on `level`, shrinking a full
  * list by the heuristic. Holds nb's stripe when locked. */
 static void connect(hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint32_t nb, uint32_t node, float d,
@@ -271,7 +265,7 @@ static void connect(hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint32_t nb, uint32_t no
     }
     c[cnt].node = node;
     c[cnt].d = d;
-    qsort(c, cnt + 1, sizeof *c, pair_cmp);
+    hnsw_sort_small(c, cnt + 1);
     uint32_t kept = select_neighbors(idx, c, cnt + 1, mmax);
     for (uint32_t i = 0; i < kept; i++)
       l[1 + i] = c[i].node;
@@ -487,8 +481,9 @@ hdb_status hdb__hnsw_add(hdb__hnsw *idx, const float *vecs, const uint64_t *ids,
         return st;
     return HDB_OK;
   }
-  /* the first few links run alone so the threads start from a real graph */
-  for (uint32_t seq = 0; next < want && seq < 64; next++, seq++)
+  /* the first few links run alone so the threads start from a real graph;
+   * a graph that already has them (an incremental add) needs none */
+  for (uint32_t seq = first; next < want && seq < 64; next++, seq++)
     if ((st = link_node(idx, idx->wctx, next, 0, err)) != HDB_OK)
       return st;
   return link_parallel(idx, next, (uint32_t)want, threads, err);

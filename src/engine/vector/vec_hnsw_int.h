@@ -81,9 +81,10 @@ typedef struct hnsw_pair {
 } hnsw_pair;
 
 struct hdb__hnsw_ctx {
-  uint32_t *visit; /* epoch tag per node */
+  uint16_t *visit; /* epoch tag per node: 2 bytes keep the set half as
+                     * large in cache as 4 would; a wrap clears it */
   uint32_t visit_cap;
-  uint32_t epoch;
+  uint32_t epoch; /* 1..65535 */
   hnsw_pair *cand; /* min-heap */
   uint32_t n_cand, cand_cap;
   hnsw_pair *res; /* max-heap, at most ef */
@@ -94,6 +95,8 @@ struct hdb__hnsw_ctx {
   uint32_t conn_cap;
   uint32_t *nbuf; /* neighbor list copied under a lock */
   uint32_t nbuf_cap;
+  uint32_t *batch; /* a node's unvisited neighbors, scored together */
+  uint32_t batch_cap;
   float *qbuf;    /* the query, normalized for cosine */
   uint32_t qcap;
   hdb__vec_hit *hits;
@@ -131,6 +134,22 @@ static inline float hnsw_dist(const hdb__hnsw *idx, const float *q, const float 
 static inline int hnsw_pair_less(hnsw_pair a, hnsw_pair b)
 {
   return a.d < b.d || (a.d == b.d && a.node < b.node);
+}
+
+/* Sorts a short array of pairs ascending (insertion sort: no call per
+ * comparison; the lists it sorts hold at most m0 + 1 pairs). Pairs are
+ * ordered totally by (d, node), so any correct sort gives this order. */
+static inline void hnsw_sort_small(hnsw_pair *a, uint32_t n)
+{
+  for (uint32_t i = 1; i < n; i++) {
+    hnsw_pair x = a[i];
+    uint32_t j = i;
+    while (j > 0 && hnsw_pair_less(x, a[j - 1])) {
+      a[j] = a[j - 1];
+      j--;
+    }
+    a[j] = x;
+  }
 }
 
 /* Shared between the lifecycle files. */

@@ -4,10 +4,15 @@
  * fallback and the per-query choice between them.
  *
  * A search allocates nothing once its context has grown to the index: the
- * visited set is an array of epoch tags (a node is visited when its tag
- * equals the current epoch; bumping the epoch clears the set in O(1), and a
- * wrap to 0 clears the array once per 2^32 searches). Before scoring a
- * node's neighbors, their tags and vectors are prefetched.
+ * visited set is an array of 16-bit epoch tags (a node is visited when its
+ * tag equals the current epoch; bumping the epoch clears the set in O(1),
+ * and a wrap past 65535 clears the array once per 65535 searches). Before
+ * scoring a node's neighbors, their tags and vectors are prefetched.
+ *
+ * The hot loops (vec_hnsw_layer.h) are instantiated per kernel level
+ * (AVX-512, AVX2, the table) and, for the vector kernels, for dimension
+ * 128 and 768 as constants; the one matching idx->k runs, so a search
+ * gives the same answer whatever instantiation serves it.
  *
  * Filtered search keeps the graph whole: every reachable node may become a
  * candidate (it routes the walk), but only live eligible nodes enter the
@@ -23,10 +28,17 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "vec_hnsw_int.h"
+#include "vec_kernels_row.h"
+
+/* The helpers of the hot loops are always inlined: into an instantiation
+ * compiled for AVX-512 or AVX2 they are then VEX-encoded too. A call to
+ * plain SSE code with the vector registers' upper halves dirty costs a
+ * state transition per call, which measured 2x slower. */
+#define HOT static inline __attribute__((always_inline))
 
 /* ---- heaps of (distance, node) ---- */
 
-static void cand_push(hdb__hnsw_ctx *c, hnsw_pair x)
+HOT void cand_push(hdb__hnsw_ctx *c, hnsw_pair x)
 {
   hnsw_pair *h = c->cand;
   uint32_t i = c->n_cand++;
@@ -40,7 +52,7 @@ static void cand_push(hdb__hnsw_ctx *c, hnsw_pair x)
   h[i] = x;
 }
 
-static hnsw_pair cand_pop(hdb__hnsw_ctx *c)
+HOT hnsw_pair cand_pop(hdb__hnsw_ctx *c)
 {
   hnsw_pair *h = c->cand, top = h[0], x = h[--c->n_cand];
   uint32_t i = 0, n = c->n_cand;
@@ -60,7 +72,7 @@ static hnsw_pair cand_pop(hdb__hnsw_ctx *c)
   return top;
 }
 
-static void res_push(hdb__hnsw_ctx *c, hnsw_pair x)
+HOT void res_push(hdb__hnsw_ctx *c, hnsw_pair x)
 {
   hnsw_pair *h = c->res;
   uint32_t i = c->n_res++;
@@ -74,7 +86,7 @@ static void res_push(hdb__hnsw_ctx *c, hnsw_pair x)
   h[i] = x;
 }
 
-static void res_pop(hdb__hnsw_ctx *c)
+HOT void res_pop(hdb__hnsw_ctx *c)
 {
   hnsw_pair *h = c->res, x = h[--c->n_res];
   uint32_t i = 0, n = c->n_res;
@@ -114,7 +126,7 @@ hdb_status hdb__hnsw_ctx_fit(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint32_t 
 {
   uint32_t nodes = idx->cap > idx->n ? idx->cap : idx->n;
   if (ctx->visit_cap < nodes) {
-    uint32_t *v = hdb__realloc(ctx->visit, (size_t)nodes * sizeof *v);
+    uint16_t *v = hdb__realloc(ctx->visit, (size_t)nodes * sizeof *v);
     if (v == NULL)
       return hdb__fail(err, HDB_NOMEM, "hnsw: out of memory for the visited set");
     memset(v + ctx->visit_cap, 0, (size_t)(nodes - ctx->visit_cap) * sizeof *v);
@@ -128,6 +140,7 @@ hdb_status hdb__hnsw_ctx_fit(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint32_t 
       !grow((void **)&ctx->cand, &ctx->cand_cap, small * 2, sizeof(hnsw_pair)) ||
       !grow((void **)&ctx->conn, &ctx->conn_cap, idx->m0 + 2, sizeof(hnsw_pair)) ||
       !grow((void **)&ctx->nbuf, &ctx->nbuf_cap, idx->m0 + 1, sizeof(uint32_t)) ||
+      !grow((void **)&ctx->batch, &ctx->batch_cap, idx->m0 + 1, sizeof(uint32_t)) ||
       !grow((void **)&ctx->hits, &ctx->hits_cap, small, sizeof(hdb__vec_hit)))
     return hdb__fail(err, HDB_NOMEM, "hnsw: out of memory for the search heaps");
   if (ctx->qcap < idx->dim) {
@@ -166,6 +179,7 @@ void hdb__hnsw_ctx_free(hdb__hnsw_ctx *ctx)
   hdb__free_mem(ctx->res);
   hdb__free_mem(ctx->tmp);
   hdb__free_mem(ctx->nbuf);
+  hdb__free_mem(ctx->batch);
   hdb__free_mem(ctx->conn);
   hdb__free_mem(ctx->qbuf);
   hdb__free_mem(ctx->hits);
@@ -192,9 +206,9 @@ const float *hdb__hnsw_prepare_query(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, c
   return ctx->qbuf;
 }
 
-static uint32_t next_epoch(hdb__hnsw_ctx *ctx)
+HOT uint32_t next_epoch(hdb__hnsw_ctx *ctx)
 {
-  if (++ctx->epoch == 0) {
+  if (++ctx->epoch > 0xFFFFu) {
     memset(ctx->visit, 0, (size_t)ctx->visit_cap * sizeof *ctx->visit);
     ctx->epoch = 1;
   }
@@ -202,8 +216,8 @@ static uint32_t next_epoch(hdb__hnsw_ctx *ctx)
 }
 
 /* The node's list on `level`; under a stripe lock it is copied to nbuf. */
-static const uint32_t *read_links(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint32_t node,
-                                  int level, int locked)
+HOT const uint32_t *read_links(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint32_t node,
+                               int level, int locked)
 {
   const uint32_t *l = hnsw_links(idx, node, level);
   if (!locked)
@@ -214,34 +228,117 @@ static const uint32_t *read_links(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, uint
   return ctx->nbuf;
 }
 
-void hdb__hnsw_greedy(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, const float *q, uint32_t *cur,
-                      float *curd, int level, int locked)
-{
-  int changed = 1;
-  while (changed) {
-    changed = 0;
-    const uint32_t *l = read_links(idx, ctx, *cur, level, locked);
-    uint32_t cnt = l[0];
-    for (uint32_t i = 0; i < cnt; i++) {
-      uint32_t nb = l[1 + i];
-      if (i + 1 < cnt)
-        __builtin_prefetch(hnsw_vec(idx, l[2 + i]));
-      float d = hnsw_dist(idx, q, hnsw_vec(idx, nb));
-      if (d < *curd || (d == *curd && nb < *cur)) {
-        *curd = d;
-        *cur = nb;
-        changed = 1;
-      }
-    }
-  }
-}
-
-static int admit(const hdb__hnsw *idx, uint32_t node, const hdb__vec_filter *filter,
-                 int query_mode)
+HOT int admit(const hdb__hnsw *idx, uint32_t node, const hdb__vec_filter *filter,
+              int query_mode)
 {
   if (!query_mode)
     return 1;
   return !idx->deleted[node] && hdb__vec_filter_pass(filter, idx->ids[node]);
+}
+
+/* ---- the hot loops, one instantiation per kernel level / dimension ---- */
+
+#define LAYER_SEARCH layer_table
+#define LAYER_GREEDY greedy_table
+#define LAYER_ATTR
+#define LAYER_DIST(q, v) hnsw_dist(idx, (q), (v))
+#include "vec_hnsw_layer.h"
+
+#ifdef HDB__VEC_HAVE_X86
+/* hnsw_dist with the row kernels inlined: the same expressions, so the
+ * same floats. */
+HDB__TGT512_INLINE float dist_avx512(hnsw_kind kind, const float *q, const float *v, size_t dim)
+{
+  if (kind == HNSW_L2)
+    return hdb__l2sq_row_avx512(q, v, dim);
+  float d = hdb__dot_row_avx512(q, v, dim);
+  if (kind == HNSW_DOT)
+    return -d;
+  d = 1.0f - d;
+  return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d;
+}
+
+HDB__TGT2_INLINE float dist_avx2(hnsw_kind kind, const float *q, const float *v, size_t dim)
+{
+  if (kind == HNSW_L2)
+    return hdb__l2sq_row_avx2(q, v, dim);
+  float d = hdb__dot_row_avx2(q, v, dim);
+  if (kind == HNSW_DOT)
+    return -d;
+  d = 1.0f - d;
+  return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d;
+}
+
+#define T512 __attribute__((target("avx512f")))
+#define T2 __attribute__((target("avx2,fma,f16c")))
+
+#define LAYER_SEARCH layer_avx512
+#define LAYER_GREEDY greedy_avx512
+#define LAYER_ATTR T512
+#define LAYER_DIST(q, v) dist_avx512(idx->kind, (q), (v), idx->dim)
+#include "vec_hnsw_layer.h"
+#define LAYER_SEARCH layer_avx512_128
+#define LAYER_GREEDY greedy_avx512_128
+#define LAYER_ATTR T512
+#define LAYER_DIST(q, v) dist_avx512(idx->kind, (q), (v), 128)
+#include "vec_hnsw_layer.h"
+#define LAYER_SEARCH layer_avx512_768
+#define LAYER_GREEDY greedy_avx512_768
+#define LAYER_ATTR T512
+#define LAYER_DIST(q, v) dist_avx512(idx->kind, (q), (v), 768)
+#include "vec_hnsw_layer.h"
+#define LAYER_SEARCH layer_avx2
+#define LAYER_GREEDY greedy_avx2
+#define LAYER_ATTR T2
+#define LAYER_DIST(q, v) dist_avx2(idx->kind, (q), (v), idx->dim)
+#include "vec_hnsw_layer.h"
+#define LAYER_SEARCH layer_avx2_128
+#define LAYER_GREEDY greedy_avx2_128
+#define LAYER_ATTR T2
+#define LAYER_DIST(q, v) dist_avx2(idx->kind, (q), (v), 128)
+#include "vec_hnsw_layer.h"
+#define LAYER_SEARCH layer_avx2_768
+#define LAYER_GREEDY greedy_avx2_768
+#define LAYER_ATTR T2
+#define LAYER_DIST(q, v) dist_avx2(idx->kind, (q), (v), 768)
+#include "vec_hnsw_layer.h"
+#endif
+
+typedef hdb_status (*layer_fn)(const hdb__hnsw *, hdb__hnsw_ctx *, const float *, uint32_t,
+                               uint32_t, int, const hdb__vec_filter *, int, int, int *,
+                               hdb_error *);
+typedef void (*greedy_fn)(const hdb__hnsw *, hdb__hnsw_ctx *, const float *, uint32_t *, float *,
+                          int, int);
+
+/* The instantiation for idx's kernel level (idx->k, which HANZO_SIMD may
+ * have lowered below the CPU's) and dimension. */
+static void pick(const hdb__hnsw *idx, layer_fn *lf, greedy_fn *gf)
+{
+#ifdef HDB__VEC_HAVE_X86
+  if (idx->k->level == HDB__SIMD_AVX512) {
+    *lf = idx->dim == 128 ? layer_avx512_128 : idx->dim == 768 ? layer_avx512_768 : layer_avx512;
+    *gf = idx->dim == 128   ? greedy_avx512_128
+          : idx->dim == 768 ? greedy_avx512_768
+                            : greedy_avx512;
+    return;
+  }
+  if (idx->k->level == HDB__SIMD_AVX2) {
+    *lf = idx->dim == 128 ? layer_avx2_128 : idx->dim == 768 ? layer_avx2_768 : layer_avx2;
+    *gf = idx->dim == 128 ? greedy_avx2_128 : idx->dim == 768 ? greedy_avx2_768 : greedy_avx2;
+    return;
+  }
+#endif
+  *lf = layer_table;
+  *gf = greedy_table;
+}
+
+void hdb__hnsw_greedy(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, const float *q, uint32_t *cur,
+                      float *curd, int level, int locked)
+{
+  layer_fn lf;
+  greedy_fn gf;
+  pick(idx, &lf, &gf);
+  gf(idx, ctx, q, cur, curd, level, locked);
 }
 
 hdb_status hdb__hnsw_search_layer(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, const float *q,
@@ -249,63 +346,53 @@ hdb_status hdb__hnsw_search_layer(const hdb__hnsw *idx, hdb__hnsw_ctx *ctx, cons
                                   const hdb__vec_filter *filter, int query_mode, int locked,
                                   int *exhausted, hdb_error *err)
 {
-  uint32_t tag = next_epoch(ctx);
-  uint32_t *visit = ctx->visit;
-  ctx->n_cand = 0;
-  ctx->n_res = 0;
-  hnsw_pair e = {hnsw_dist(idx, q, hnsw_vec(idx, ep)), ep};
-  visit[ep] = tag;
-  cand_push(ctx, e);
-  if (admit(idx, ep, filter, query_mode))
-    res_push(ctx, e);
-  while (ctx->n_cand > 0) {
-    if (ctx->n_res >= ef && ctx->cand[0].d > ctx->res[0].d)
-      break;
-    hnsw_pair c = cand_pop(ctx);
-    const uint32_t *l = read_links(idx, ctx, c.node, level, locked);
-    uint32_t cnt = l[0];
-    for (uint32_t i = 0; i < cnt; i++)
-      __builtin_prefetch(visit + l[1 + i]);
-    if (cnt > 0)
-      __builtin_prefetch(hnsw_vec(idx, l[1]));
-    if (ctx->cand_cap < ctx->n_cand + cnt &&
-        !grow((void **)&ctx->cand, &ctx->cand_cap, ctx->n_cand + cnt, sizeof(hnsw_pair)))
-      return hdb__fail(err, HDB_NOMEM, "hnsw: out of memory for the candidate queue");
-    for (uint32_t i = 0; i < cnt; i++) {
-      uint32_t nb = l[1 + i];
-      if (i + 1 < cnt)
-        __builtin_prefetch(hnsw_vec(idx, l[2 + i]));
-      if (visit[nb] == tag)
-        continue;
-      visit[nb] = tag;
-      float d = hnsw_dist(idx, q, hnsw_vec(idx, nb));
-      if (ctx->n_res < ef || d < ctx->res[0].d) {
-        hnsw_pair x = {d, nb};
-        cand_push(ctx, x);
-        if (admit(idx, nb, filter, query_mode)) {
-          res_push(ctx, x);
-          if (ctx->n_res > ef)
-            res_pop(ctx);
-        }
-      }
-    }
-  }
-  if (exhausted != NULL)
-    *exhausted = ctx->n_cand == 0;
-  return HDB_OK;
+  layer_fn lf;
+  greedy_fn gf;
+  pick(idx, &lf, &gf);
+  return lf(idx, ctx, q, ep, ef, level, filter, query_mode, locked, exhausted, err);
 }
 
-static int pair_cmp(const void *a, const void *b)
+/* Quicksort (Hoare partition around the middle element, recursion on the
+ * smaller side, insertion sort below 16) with the comparison inlined: the
+ * result heap of every level of every insert is sorted here, and qsort's
+ * call per comparison was ~12% of a build. */
+static void sort_pairs(hnsw_pair *a, uint32_t n)
 {
-  const hnsw_pair *x = a, *y = b;
-  return hnsw_pair_less(*x, *y) ? -1 : hnsw_pair_less(*y, *x) ? 1 : 0;
+  while (n > 16) {
+    hnsw_pair p = a[(n - 1) / 2];
+    uint32_t i = 0, j = n - 1;
+    for (;;) {
+      while (hnsw_pair_less(a[i], p))
+        i++;
+      while (hnsw_pair_less(p, a[j]))
+        j--;
+      if (i >= j)
+        break;
+      hnsw_pair t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+      i++;
+      j--;
+    }
+    /* [0, j] holds pairs <= p, [j + 1, n) pairs >= p; both are non-empty */
+    uint32_t left = j + 1;
+    if (left < n - left) {
+      sort_pairs(a, left);
+      a += left;
+      n -= left;
+    } else {
+      sort_pairs(a + left, n - left);
+      n = left;
+    }
+  }
+  hnsw_sort_small(a, n);
 }
 
 uint32_t hdb__hnsw_res_sorted(hdb__hnsw_ctx *ctx)
 {
   uint32_t n = ctx->n_res;
   memcpy(ctx->tmp, ctx->res, (size_t)n * sizeof *ctx->tmp);
-  qsort(ctx->tmp, n, sizeof *ctx->tmp, pair_cmp);
+  sort_pairs(ctx->tmp, n);
   ctx->n_res = 0;
   return n;
 }

@@ -8,6 +8,7 @@
  * loop, so no load ever reaches past dim.
  */
 #include "vec_kernels.h"
+#include "vec_kernels_row.h"
 
 #ifdef HDB__VEC_HAVE_X86
 
@@ -16,68 +17,14 @@
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define TGT_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
 
-TGT_INLINE float hsum(__m256 v)
-{
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
-
-TGT_INLINE float l2sq_row(const float *a, const float *b, size_t dim)
-{
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-    __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-    __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
-    s0 = _mm256_fmadd_ps(d0, d0, s0);
-    s1 = _mm256_fmadd_ps(d1, d1, s1);
-    s2 = _mm256_fmadd_ps(d2, d2, s2);
-    s3 = _mm256_fmadd_ps(d3, d3, s3);
-  }
-  for (; i + 8 <= dim; i += 8) {
-    __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-    s0 = _mm256_fmadd_ps(d, d, s0);
-  }
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < dim; i++) {
-    float d = a[i] - b[i];
-    s += d * d;
-  }
-  return s;
-}
-
-TGT_INLINE float dot_row(const float *a, const float *b, size_t dim)
-{
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-  }
-  for (; i + 8 <= dim; i += 8)
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < dim; i++)
-    s += a[i] * b[i];
-  return s;
-}
-
 TGT static float k_l2sq(const float *a, const float *b, size_t dim)
 {
-  return l2sq_row(a, b, dim);
+  return hdb__l2sq_row_avx2(a, b, dim);
 }
 
 TGT static float k_dot(const float *a, const float *b, size_t dim)
 {
-  return dot_row(a, b, dim);
+  return hdb__dot_row_avx2(a, b, dim);
 }
 
 TGT static void k_dot3(const float *a, const float *b, size_t dim, float out[3])
@@ -102,8 +49,8 @@ TGT static void k_dot3(const float *a, const float *b, size_t dim, float out[3])
     a0 = _mm256_fmadd_ps(x, x, a0);
     b0 = _mm256_fmadd_ps(y, y, b0);
   }
-  float d = hsum(_mm256_add_ps(d0, d1)), na = hsum(_mm256_add_ps(a0, a1));
-  float nb = hsum(_mm256_add_ps(b0, b1));
+  float d = hdb__hsum_avx2(_mm256_add_ps(d0, d1)), na = hdb__hsum_avx2(_mm256_add_ps(a0, a1));
+  float nb = hdb__hsum_avx2(_mm256_add_ps(b0, b1));
   for (; i < dim; i++) {
     d += a[i] * b[i];
     na += a[i] * a[i];
@@ -120,7 +67,7 @@ TGT static void k_l2sq_batch(const float *q, const float *base, size_t n, size_t
   for (size_t i = 0; i < n; i++) {
     if (i + 2 < n)
       __builtin_prefetch(base + (i + 2) * stride);
-    out[i] = l2sq_row(q, base + i * stride, dim);
+    out[i] = hdb__l2sq_row_avx2(q, base + i * stride, dim);
   }
 }
 
@@ -130,7 +77,7 @@ TGT static void k_dot_batch(const float *q, const float *base, size_t n, size_t 
   for (size_t i = 0; i < n; i++) {
     if (i + 2 < n)
       __builtin_prefetch(base + (i + 2) * stride);
-    out[i] = dot_row(q, base + i * stride, dim);
+    out[i] = hdb__dot_row_avx2(q, base + i * stride, dim);
   }
 }
 
@@ -158,7 +105,7 @@ TGT static float k_l2sq_f16(const float *q, const uint16_t *v, size_t dim)
     __m256 d = _mm256_sub_ps(_mm256_loadu_ps(q + i), load_f16(v + i));
     s0 = _mm256_fmadd_ps(d, d, s0);
   }
-  float s = hsum(_mm256_add_ps(s0, s1));
+  float s = hdb__hsum_avx2(_mm256_add_ps(s0, s1));
   for (; i < dim; i++) {
     float d = q[i] - hdb__vec_f16_to_f32(v[i]);
     s += d * d;
@@ -176,7 +123,7 @@ TGT static float k_dot_f16(const float *q, const uint16_t *v, size_t dim)
   }
   for (; i + 8 <= dim; i += 8)
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_f16(v + i), s0);
-  float s = hsum(_mm256_add_ps(s0, s1));
+  float s = hdb__hsum_avx2(_mm256_add_ps(s0, s1));
   for (; i < dim; i++)
     s += q[i] * hdb__vec_f16_to_f32(v[i]);
   return s;
@@ -192,7 +139,7 @@ TGT static void k_dot3_f16(const float *q, const uint16_t *v, size_t dim, float 
     a = _mm256_fmadd_ps(x, x, a);
     b = _mm256_fmadd_ps(y, y, b);
   }
-  float sd = hsum(d), sa = hsum(a), sb = hsum(b);
+  float sd = hdb__hsum_avx2(d), sa = hdb__hsum_avx2(a), sb = hdb__hsum_avx2(b);
   for (; i < dim; i++) {
     float y = hdb__vec_f16_to_f32(v[i]);
     sd += q[i] * y;
@@ -219,7 +166,7 @@ TGT static float k_l2sq_i8(const float *q, const int8_t *v, float scale, size_t 
     __m256 d = _mm256_fnmadd_ps(sc, load_i8(v + i), _mm256_loadu_ps(q + i));
     s0 = _mm256_fmadd_ps(d, d, s0);
   }
-  float s = hsum(_mm256_add_ps(s0, s1));
+  float s = hdb__hsum_avx2(_mm256_add_ps(s0, s1));
   for (; i < dim; i++) {
     float d = q[i] - scale * (float)v[i];
     s += d * d;
@@ -237,7 +184,7 @@ TGT static float k_dot_i8(const float *q, const int8_t *v, float scale, size_t d
   }
   for (; i + 8 <= dim; i += 8)
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_i8(v + i), s0);
-  float s = hsum(_mm256_add_ps(s0, s1));
+  float s = hdb__hsum_avx2(_mm256_add_ps(s0, s1));
   for (; i < dim; i++)
     s += q[i] * (float)v[i];
   return scale * s;
@@ -253,7 +200,7 @@ TGT static void k_dot3_i8(const float *q, const int8_t *v, float scale, size_t d
     a = _mm256_fmadd_ps(x, x, a);
     b = _mm256_fmadd_ps(y, y, b);
   }
-  float sd = hsum(d), sa = hsum(a), sb = hsum(b);
+  float sd = hdb__hsum_avx2(d), sa = hdb__hsum_avx2(a), sb = hdb__hsum_avx2(b);
   for (; i < dim; i++) {
     float y = (float)v[i];
     sd += q[i] * y;

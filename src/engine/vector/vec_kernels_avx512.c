@@ -10,6 +10,7 @@
  * go through a zero-padded 16-element stack buffer.
  */
 #include "vec_kernels.h"
+#include "vec_kernels_row.h"
 
 #ifdef HDB__VEC_HAVE_X86
 
@@ -19,66 +20,14 @@
 #define TGT __attribute__((target("avx512f")))
 #define TGT_INLINE __attribute__((target("avx512f"), always_inline)) static inline
 
-TGT_INLINE __mmask16 tail_mask(size_t left)
-{
-  return (__mmask16)((1u << left) - 1u);
-}
-
-TGT_INLINE float l2sq_row(const float *a, const float *b, size_t dim)
-{
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 64 <= dim; i += 64) {
-    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
-    __m512 d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
-    __m512 d3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
-    s0 = _mm512_fmadd_ps(d0, d0, s0);
-    s1 = _mm512_fmadd_ps(d1, d1, s1);
-    s2 = _mm512_fmadd_ps(d2, d2, s2);
-    s3 = _mm512_fmadd_ps(d3, d3, s3);
-  }
-  for (; i + 16 <= dim; i += 16) {
-    __m512 d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-    s0 = _mm512_fmadd_ps(d, d, s0);
-  }
-  if (i < dim) {
-    __mmask16 m = tail_mask(dim - i);
-    __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
-    s1 = _mm512_fmadd_ps(d, d, s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-TGT_INLINE float dot_row(const float *a, const float *b, size_t dim)
-{
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 64 <= dim; i += 64) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
-    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
-  }
-  for (; i + 16 <= dim; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-  if (i < dim) {
-    __mmask16 m = tail_mask(dim - i);
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
 TGT static float k_l2sq(const float *a, const float *b, size_t dim)
 {
-  return l2sq_row(a, b, dim);
+  return hdb__l2sq_row_avx512(a, b, dim);
 }
 
 TGT static float k_dot(const float *a, const float *b, size_t dim)
 {
-  return dot_row(a, b, dim);
+  return hdb__dot_row_avx512(a, b, dim);
 }
 
 TGT static void k_dot3(const float *a, const float *b, size_t dim, float out[3])
@@ -98,7 +47,7 @@ TGT static void k_dot3(const float *a, const float *b, size_t dim, float out[3])
     b1 = _mm512_fmadd_ps(y1, y1, b1);
   }
   for (; i < dim; i += 16) {
-    __mmask16 m = dim - i >= 16 ? (__mmask16)0xFFFF : tail_mask(dim - i);
+    __mmask16 m = dim - i >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(dim - i);
     __m512 x = _mm512_maskz_loadu_ps(m, a + i), y = _mm512_maskz_loadu_ps(m, b + i);
     d0 = _mm512_fmadd_ps(x, y, d0);
     a0 = _mm512_fmadd_ps(x, x, a0);
@@ -118,7 +67,7 @@ TGT static void k_l2sq_batch(const float *q, const float *base, size_t n, size_t
   for (size_t i = 0; i < n; i++) {
     if (i + 2 < n)
       __builtin_prefetch(base + (i + 2) * stride);
-    out[i] = l2sq_row(q, base + i * stride, dim);
+    out[i] = hdb__l2sq_row_avx512(q, base + i * stride, dim);
   }
 }
 
@@ -128,7 +77,7 @@ TGT static void k_dot_batch(const float *q, const float *base, size_t n, size_t 
   for (size_t i = 0; i < n; i++) {
     if (i + 2 < n)
       __builtin_prefetch(base + (i + 2) * stride);
-    out[i] = dot_row(q, base + i * stride, dim);
+    out[i] = hdb__dot_row_avx512(q, base + i * stride, dim);
   }
 }
 
@@ -163,7 +112,7 @@ TGT static float k_l2sq_f16(const float *q, const uint16_t *v, size_t dim)
   }
   for (; i < dim; i += 16) {
     size_t left = dim - i;
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : tail_mask(left);
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(left);
     __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i), load_f16(v + i, left));
     s0 = _mm512_fmadd_ps(d, d, s0);
   }
@@ -175,7 +124,7 @@ TGT static void k_dot3_f16(const float *q, const uint16_t *v, size_t dim, float 
   __m512 d = _mm512_setzero_ps(), a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
   for (size_t i = 0; i < dim; i += 16) {
     size_t left = dim - i;
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : tail_mask(left);
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(left);
     __m512 x = _mm512_maskz_loadu_ps(m, q + i), y = load_f16(v + i, left);
     d = _mm512_fmadd_ps(x, y, d);
     a = _mm512_fmadd_ps(x, x, a);
@@ -196,7 +145,7 @@ TGT static float k_dot_f16(const float *q, const uint16_t *v, size_t dim)
   }
   for (; i < dim; i += 16) {
     size_t left = dim - i;
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : tail_mask(left);
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(left);
     s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_f16(v + i, left), s0);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
@@ -215,7 +164,7 @@ TGT static float k_l2sq_i8(const float *q, const int8_t *v, float scale, size_t 
   }
   for (; i < dim; i += 16) {
     size_t left = dim - i;
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : tail_mask(left);
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(left);
     __m512 d = _mm512_fnmadd_ps(sc, load_i8(v + i, left), _mm512_maskz_loadu_ps(m, q + i));
     s0 = _mm512_fmadd_ps(d, d, s0);
   }
@@ -232,7 +181,7 @@ TGT static float k_dot_i8(const float *q, const int8_t *v, float scale, size_t d
   }
   for (; i < dim; i += 16) {
     size_t left = dim - i;
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : tail_mask(left);
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(left);
     s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_i8(v + i, left), s0);
   }
   return scale * _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
@@ -243,7 +192,7 @@ TGT static void k_dot3_i8(const float *q, const int8_t *v, float scale, size_t d
   __m512 d = _mm512_setzero_ps(), a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
   for (size_t i = 0; i < dim; i += 16) {
     size_t left = dim - i;
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : tail_mask(left);
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : hdb__tail_mask_avx512(left);
     __m512 x = _mm512_maskz_loadu_ps(m, q + i), y = load_i8(v + i, left);
     d = _mm512_fmadd_ps(x, y, d);
     a = _mm512_fmadd_ps(x, x, a);
