@@ -26,8 +26,13 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# A free port, searched from a random point of the range so that clusters
+# started at the same moment (parallel test runs) rarely pick the same one;
+# start retries with another port when the server still loses the race.
 free_port() {
-  for p in $(seq 55432 55499); do
+  local off=$((RANDOM % 68)) i p
+  for i in $(seq 0 67); do
+    p=$((55432 + (off + i) % 68))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p.lock" ]; then
       echo "$p"; return 0
     fi
@@ -45,7 +50,7 @@ cmd=${1:-}; dir=${2:-}
 
 case "$cmd" in
 start)
-  port=${3:-$(free_port)}
+  want=${3:-}
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
@@ -57,8 +62,12 @@ local all all trust
 host all hanzo_pw 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 trust
 HBA
-  echo "$port" >"$dir/port"
-  server_start "$dir" "$port" || exit 1
+  for attempt in 1 2 3 4 5; do
+    port=${want:-$(free_port)}
+    echo "$port" >"$dir/port"
+    server_start "$dir" "$port" 2>"$dir/start.err" && break
+    if [ -n "$want" ] || [ "$attempt" = 5 ]; then cat "$dir/start.err" >&2; exit 1; fi
+  done
   as_owner "$PGBIN/psql" -h "$dir" -p "$port" -U postgres -d postgres -qAt \
     -c "CREATE ROLE hanzo_pw LOGIN PASSWORD 'hanzo-secret'" -c "CREATE DATABASE hanzo" >/dev/null
   as_owner "$PGBIN/psql" -h "$dir" -p "$port" -U postgres -d hanzo -qAt \
