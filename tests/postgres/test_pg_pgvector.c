@@ -687,6 +687,57 @@ static void test_search_in_transaction(void **state) {
   hdb_close(db);
 }
 
+/* The index search options are session settings on pooled connections,
+ * remembered per connection (pg_search.c). A server restart replaces the
+ * connections; the new ones must get the settings again, not inherit what
+ * was remembered for the old ones: else the filtered index scan would run
+ * without iterative scans (ef_search 40 candidates, 1 % passing) and fall
+ * back to the exact path, a sequential scan. */
+static void test_settings_after_restart(void **state) {
+  (void)state;
+  if (!getenv("HANZO_TEST_PG_SCRIPT")) skip();
+  make_clusters();
+  hdb *db = open_mode("on");
+  PG_CHECK(db, hdb_table_drop(db, "pv_restart", HDB_IF_EXISTS));
+  create(db, "pv_restart", "{\"v\":\"vector(32,l2)\",\"grp\":\"int\"}");
+  load(db, "pv_restart", rvecs, RN, RD, 100);
+  PG_CHECK(db, hdb_index_create(db, "pv_restart", "v", HDB_INDEX_HNSW, NULL));
+  hdb_close(db);
+  db_setting("enable_seqscan = off");
+  db = open_mode("on");
+  for (int round = 0; round < 2; round++) {
+    long seq0, idx0, seq1, idx1;
+    if (round == 1) {
+      /* settings on the pool's connection, then the restart; the pool
+       * (and what it remembered) lives on in db */
+      hits fh;
+      search(db, "pv_restart", rvecs, RD, 10, HDB_METRIC_DEFAULT, "grp = 0", 0, 0, &fh);
+      assert_int_equal(pg_server("restart"), 0);
+    }
+    scans("pv_restart", &seq0, &idx0);
+    for (int t = 0; t < 10; t++) {
+      float q[RD];
+      for (int j = 0; j < RD; j++) q[j] = rvecs[(size_t)t * RD + j];
+      char f[64];
+      snprintf(f, sizeof f, "grp = %d", t);
+      hits fh;
+      search(db, "pv_restart", q, RD, 10, HDB_METRIC_DEFAULT, f, 0, 0, &fh);
+      assert_int_equal(fh.n, 10);
+      for (size_t i = 1; i < fh.n; i++) assert_true(fh.d[i - 1] <= fh.d[i]);
+    }
+    /* statistics reach the server when sessions end: a fresh handle
+     * (another pool) would not end ours, so close and reopen */
+    hdb_close(db);
+    wait_scans("pv_restart", idx0 + 10, &seq1, &idx1);
+    printf("      (round %d: %ld index scans, %ld sequential scans)\n", round, idx1 - idx0,
+           seq1 - seq0);
+    assert_true(idx1 - idx0 >= 10);
+    assert_int_equal(seq1 - seq0, 0);
+    if (round == 0) db = open_mode("on");
+  }
+  db_setting(NULL);
+}
+
 int main(int argc, char **argv) {
   pg_usage(argc, argv);
   const struct CMUnitTest tests[] = {
@@ -699,6 +750,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_old_bytea_table),
       cmocka_unit_test(test_extension_creation),
       cmocka_unit_test(test_search_in_transaction),
+      cmocka_unit_test(test_settings_after_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

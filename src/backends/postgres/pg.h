@@ -10,7 +10,10 @@
  *          PGconn the transaction is pinned to
  *   table: a catalog row (_hanzo_tables) read for each call: the hanzo
  *          name, the server-side table name, the schema, each column's
- *          storage kind
+ *          storage kind; search and get take it from the pool's table
+ *          cache instead (pg_cache.c), checked in the same statement
+ *   session: per pooled connection, the pgvector settings we left on it
+ *          (pg_pool.c), forgotten with the connection
  *
  * Every vtable method follows one shape:
  *   hdb__pg_enter  -> a connection (the pinned one, or a pool checkout),
@@ -30,6 +33,12 @@
  *     so it never exceeds pool->max.
  *  4. Values never enter SQL text: every value is a parameter (binary
  *     format where we encode it) or a COPY field; identifiers are quoted.
+ *  5. What we leave on a connection beyond one call (session-level pgvector
+ *     settings, prepared statements) is recorded in its pool slot, which
+ *     is created with the connection and cleared when it is closed: a
+ *     replaced connection starts from nothing. Only calls outside
+ *     transactions leave such state (a rollback cannot undo it behind the
+ *     record's back).
  */
 #ifndef HDB_BACKENDS_POSTGRES_PG_H
 #define HDB_BACKENDS_POSTGRES_PG_H
@@ -74,6 +83,29 @@ hdb_status hdb__pg_pool_get(hdb__pg_pool *p, PGconn **out, hdb_error *err);
 /* Returns a connection; broken (or not idle) ones are closed instead. */
 void hdb__pg_pool_put(hdb__pg_pool *p, PGconn *pg, int broken);
 const char *hdb__pg_pool_where(const hdb__pg_pool *p);
+/* Per-connection state the pool keeps beside each PGconn it opened, fresh
+ * (all zero) for every new connection and dropped with it, so a replaced
+ * connection (server restart) never inherits it. Only the holder of the
+ * connection (invariant 1) reads or writes it. Session-level settings we
+ * SET outside transactions (pg_search.c): 0 = never set by us (the
+ * server's default), -2 = unknown (a SET that failed), else the value in
+ * force (iterative_scan: -1 = relaxed_order). */
+typedef struct hdb__pg_stmt hdb__pg_stmt;
+typedef struct hdb__pg_session {
+  int hnsw_ef, hnsw_iter;   /* hnsw.ef_search, hnsw.iterative_scan */
+  int ivf_probes, ivf_iter; /* ivfflat.probes, ivfflat.iterative_scan */
+  hdb__pg_stmt *stmts;      /* statements prepared on it (pg_exec.c), owned */
+  int n_stmts;
+  unsigned prepared;        /* names handed out: hdb_p<N>, never reused */
+} hdb__pg_session;
+/* Frees what a session state owns and zeroes it. */
+void hdb__pg_session_clear(hdb__pg_session *s);
+/* The state of a connection checked out of p (NULL for one the pool did
+ * not open, which then gets no session-level settings). */
+hdb__pg_session *hdb__pg_pool_session(hdb__pg_pool *p, PGconn *pg);
+typedef struct hdb__pg_tcache hdb__pg_tcache;
+/* The pool's table cache (pg_cache.c); lives as long as the pool. */
+hdb__pg_tcache *hdb__pg_pool_tcache(hdb__pg_pool *p);
 /* Opens one connection and configures it (notices off, settings). */
 hdb_status hdb__pg_connect(const char *const *keys, const char *const *vals, const char *where,
                            PGconn **out, hdb_error *err);
@@ -182,6 +214,15 @@ hdb_status hdb__pg_renumber(hdb__sql_buf *b, const char *sql, int offset, hdb_er
 /* Runs sql with p (may be NULL) and binary results. Never NULL unless out
  * of memory (then treated as a lost connection by the callers' checks). */
 PGresult *hdb__pg_exec(PGconn *pg, const char *sql, const hdb__pg_params *p);
+/* As hdb__pg_exec, through a named prepared statement of the connection
+ * whose state is ss (NULL: hdb__pg_exec), prepared at its first use and
+ * kept for the connection's life, keyed by the text and the parameter
+ * types. Only outside transactions (a failed PREPARE would abort one).
+ * Saves the server parsing and analysing the text each call; plans stay
+ * per call (plan_cache_mode = force_custom_plan on our connections), so
+ * the planner sees the values as with PQexecParams. */
+PGresult *hdb__pg_exec_cached(PGconn *pg, hdb__pg_session *ss, const char *sql,
+                              const hdb__pg_params *p);
 /* Runs a statement that returns no rows (or whose rows are ignored);
  * HDB_OK or the mapped error naming `what`. */
 hdb_status hdb__pg_run(PGconn *pg, const char *where, const char *sql, const hdb__pg_params *p,
@@ -254,6 +295,10 @@ typedef struct hdb__pg_table {
   char *pgname;        /* server-side name (hashed when over 63 bytes) */
   hdb_schema *schema;  /* NULL: schemaless (columns id, doc: hdb__sql_doc_encode) */
   hdb__pg_kind *kinds; /* per schema column, from the catalog's storage */
+  uint32_t relid;      /* the server table's OID when loaded (0: unknown) */
+  int64_t stamp;       /* xmin of its _hanzo_tables row: changes with every
+                          DDL through hanzo (create, drop, index create and
+                          drop touch the row in their own transaction) */
 } hdb__pg_table;
 
 /* The server's vector index on a column, when there is one (pg_schema.c):
@@ -265,9 +310,42 @@ typedef struct hdb__pg_vindex {
   int lists;         /* ivfflat lists */
 } hdb__pg_vindex;
 
-/* Reads the vector index of table.column from _hanzo_indexes. */
-hdb_status hdb__pg_vindex_load(PGconn *pg, const char *where, const hdb__pg_table *t,
-                               const hdb__column *col, hdb__pg_vindex *out, hdb_error *err);
+/* ------------------------------------------------------------------ */
+/* Table cache (pg_cache.c)                                            */
+/* ------------------------------------------------------------------ */
+
+/* One table's metadata as cached: immutable once made, shared by the
+ * calls using it (refcounted). vix: per schema column, its vector index. */
+typedef struct hdb__pg_tentry {
+  hdb__pg_table t;
+  hdb__pg_vindex *vix; /* NULL for schemaless tables */
+  int refs;            /* guarded by the cache's mutex */
+  int dead;            /* no longer in the cache: freed with its last ref */
+  struct hdb__pg_tentry *next;
+} hdb__pg_tentry;
+
+hdb__pg_tcache *hdb__pg_tcache_new(void);
+void hdb__pg_tcache_free(hdb__pg_tcache *tc);
+/* The metadata of table: from the cache when use_cache (then *cached = 1
+ * and no statement runs), else read on pg (catalog row and its vector
+ * indexes, in the current transaction when there is one) and, when
+ * store, put in the cache. Release with hdb__pg_tcache_put. */
+hdb_status hdb__pg_tcache_get(hdb__pg_tcache *tc, PGconn *pg, const char *where,
+                              const char *table, int use_cache, int store,
+                              hdb__pg_tentry **out, int *cached, hdb_error *err);
+void hdb__pg_tcache_put(hdb__pg_tcache *tc, hdb__pg_tentry *e);
+/* Drops table's entry (DDL through this pool, or an entry found stale). */
+void hdb__pg_tcache_forget(hdb__pg_tcache *tc, const char *table);
+/* Whether res, whose column 0 is "id" and columns 1..ncols the schema
+ * columns cols[] of t (hdb__pg_select_list), was read from the table t
+ * describes: the server table's OID (PQftable) and each column's type
+ * OID match, and when stamp_col >= 0 and res has rows, that column (the
+ * catalog row's xmin read by the same statement, HDB__PG_STAMP_SQL)
+ * equals t->stamp. 0 means t is stale: discard res. */
+int hdb__pg_result_current(const hdb__pg_table *t, const PGresult *res, const size_t *cols,
+                           size_t ncols, int stamp_col);
+/* The SQL of the stamp column; $%d is a text parameter: the hanzo name. */
+#define HDB__PG_STAMP_SQL "(SELECT xmin::text::int8 FROM _hanzo_tables WHERE name = $%d)"
 /* pgvector's distance operator for a metric: "<->", "<=>", "<#>". */
 const char *hdb__pg_vector_op(hdb_metric m);
 

@@ -2,7 +2,10 @@
  * pg_exec.c - statement parameters and execution helpers.
  *
  * Every statement goes through PQexecParams (extended protocol, so a
- * parameter can never be read as SQL) with results in binary format.
+ * parameter can never be read as SQL) with results in binary format, or,
+ * for the hot read paths outside transactions (search, get), through a
+ * named statement prepared once per connection (hdb__pg_exec_cached: the
+ * same protocol and parameters, without parsing the text each call).
  * Parameters we encode ourselves are binary with their type OID; the
  * filter literals collected by the shared SQL layer are sent so the
  * server types them from their context: int as int8, float as float8,
@@ -10,6 +13,7 @@
  * the same '2024-01-20' compares with a timestamp column or a text one).
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +186,116 @@ PGresult *hdb__pg_exec(PGconn *pg, const char *sql, const hdb__pg_params *p) {
   if (p && p->n)
     return PQexecParams(pg, sql, p->n, p->types, p->values, p->lengths, p->formats, 1);
   return PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prepared statements, per connection                                 */
+/* ------------------------------------------------------------------ */
+
+/* At most this many statements per connection, and this many PREPAREs
+ * over its life (a statement whose plan went invalid is forgotten, and
+ * its server-side copy stays until the connection closes). */
+#define STMTS_MAX 32
+#define PREPARES_MAX 128
+
+struct hdb__pg_stmt {
+  uint64_t hash;
+  char *sql;   /* owned */
+  Oid *types;  /* owned, n of them */
+  int n;
+  char name[24];
+};
+
+void hdb__pg_session_clear(hdb__pg_session *s) {
+  for (int i = 0; i < s->n_stmts; i++) {
+    hdb__free_mem(s->stmts[i].sql);
+    hdb__free_mem(s->stmts[i].types);
+  }
+  hdb__free_mem(s->stmts);
+  memset(s, 0, sizeof *s);
+}
+
+static uint64_t stmt_hash(const char *sql, const hdb__pg_params *p) {
+  uint64_t h = 1469598103934665603ull;
+  for (const char *c = sql; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  for (int i = 0; i < p->n; i++) h = (h ^ (uint64_t)p->types[i]) * 1099511628211ull;
+  return h;
+}
+
+static int stmt_find(const hdb__pg_session *ss, uint64_t h, const char *sql,
+                     const hdb__pg_params *p) {
+  for (int i = 0; i < ss->n_stmts; i++) {
+    const hdb__pg_stmt *st = &ss->stmts[i];
+    if (st->hash != h || st->n != p->n || strcmp(st->sql, sql) != 0) continue;
+    if (p->n && memcmp(st->types, p->types, (size_t)p->n * sizeof *p->types) != 0) continue;
+    return i;
+  }
+  return -1;
+}
+
+static void stmt_forget(hdb__pg_session *ss, int i) {
+  hdb__free_mem(ss->stmts[i].sql);
+  hdb__free_mem(ss->stmts[i].types);
+  ss->stmts[i] = ss->stmts[--ss->n_stmts];
+}
+
+/* Prepares sql on pg and records it; -1 when it could not (then the
+ * caller runs it unnamed, which reports any error of the text itself). */
+static int stmt_prepare(PGconn *pg, hdb__pg_session *ss, uint64_t h, const char *sql,
+                        const hdb__pg_params *p) {
+  if (ss->n_stmts >= STMTS_MAX || ss->prepared >= PREPARES_MAX) return -1;
+  if (!ss->stmts) {
+    ss->stmts = hdb__calloc(STMTS_MAX, sizeof *ss->stmts);
+    if (!ss->stmts) return -1;
+  }
+  hdb__pg_stmt *st = &ss->stmts[ss->n_stmts];
+  memset(st, 0, sizeof *st);
+  st->sql = hdb__strdup(sql);
+  st->types = hdb__malloc((size_t)(p->n ? p->n : 1) * sizeof *st->types);
+  if (!st->sql || !st->types) {
+    hdb__free_mem(st->sql);
+    hdb__free_mem(st->types);
+    return -1;
+  }
+  if (p->n) memcpy(st->types, p->types, (size_t)p->n * sizeof *p->types);
+  st->n = p->n;
+  st->hash = h;
+  snprintf(st->name, sizeof st->name, "hdb_p%u", ss->prepared++);
+  PGresult *r = PQprepare(pg, st->name, sql, p->n, p->n ? p->types : NULL);
+  int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  if (!ok) {
+    hdb__free_mem(st->sql);
+    hdb__free_mem(st->types);
+    return -1;
+  }
+  return ss->n_stmts++;
+}
+
+PGresult *hdb__pg_exec_cached(PGconn *pg, hdb__pg_session *ss, const char *sql,
+                              const hdb__pg_params *p) {
+  static const hdb__pg_params none = {0};
+  if (!p) p = &none;
+  if (!ss || PQtransactionStatus(pg) != PQTRANS_IDLE) return hdb__pg_exec(pg, sql, p);
+  uint64_t h = stmt_hash(sql, p);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int i = stmt_find(ss, h, sql, p);
+    if (i < 0) i = stmt_prepare(pg, ss, h, sql, p);
+    if (i < 0) return hdb__pg_exec(pg, sql, p);
+    PGresult *r = PQexecPrepared(pg, ss->stmts[i].name, p->n, p->values, p->lengths, p->formats, 1);
+    const char *state = hdb__pg_sqlstate(r);
+    /* 0A000 "cached plan must not change result type" (the table was
+     * recreated with other columns), 26000 no such statement: forget it
+     * and prepare the text again; nothing ran. */
+    if (attempt == 0 && r && PQresultStatus(r) == PGRES_FATAL_ERROR && !hdb__pg_broken(pg) &&
+        (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0)) {
+      PQclear(r);
+      stmt_forget(ss, i);
+      continue;
+    }
+    return r;
+  }
+  return hdb__pg_exec(pg, sql, p);
 }
 
 hdb_status hdb__pg_check(PGconn *pg, PGresult *res, ExecStatusType want, const char *where,

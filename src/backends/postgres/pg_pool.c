@@ -37,6 +37,13 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
+/* A connection the pool opened and its session state (pg.h); the slot is
+ * zeroed when the connection is opened and freed when it is closed. */
+typedef struct conn_slot {
+  PGconn *pg; /* NULL: free */
+  hdb__pg_session s;
+} conn_slot;
+
 typedef struct idle_conn {
   PGconn *pg;
   int64_t since_ms; /* when it was returned */
@@ -53,6 +60,9 @@ struct hdb__pg_pool {
   int n_idle;
   int open;            /* connections that exist or are being opened */
   int refs;            /* guarded by the registry mutex */
+  conn_slot *slots;    /* max entries; guarded by mu (the state inside a slot
+                          belongs to whoever holds its connection) */
+  hdb__pg_tcache *tcache;
   struct hdb__pg_pool *next;
 };
 
@@ -64,6 +74,39 @@ static int64_t now_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* Records a connection the pool opened (caller holds mu). The slots are
+ * as many as connections may be open (invariant 3), so one is free. */
+static void slot_open(hdb__pg_pool *p, PGconn *pg) {
+  for (int i = 0; i < p->opts.max; i++)
+    if (!p->slots[i].pg) {
+      hdb__pg_session_clear(&p->slots[i].s);
+      memset(&p->slots[i], 0, sizeof p->slots[i]);
+      p->slots[i].pg = pg;
+      return;
+    }
+}
+
+/* Forgets a connection about to be closed (caller holds mu). */
+static void slot_close(hdb__pg_pool *p, PGconn *pg) {
+  for (int i = 0; i < p->opts.max; i++)
+    if (p->slots[i].pg == pg) {
+      hdb__pg_session_clear(&p->slots[i].s);
+      memset(&p->slots[i], 0, sizeof p->slots[i]);
+      return;
+    }
+}
+
+hdb__pg_session *hdb__pg_pool_session(hdb__pg_pool *p, PGconn *pg) {
+  hdb__pg_session *s = NULL;
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < p->opts.max && !s; i++)
+    if (p->slots[i].pg == pg) s = &p->slots[i].s;
+  pthread_mutex_unlock(&p->mu);
+  return s;
+}
+
+hdb__pg_tcache *hdb__pg_pool_tcache(hdb__pg_pool *p) { return p->tcache; }
 
 static void quiet_notices(void *arg, const char *message) {
   (void)arg;
@@ -81,8 +124,14 @@ hdb_status hdb__pg_connect(const char *const *keys, const char *const *vals, con
     return st;
   }
   PQsetNoticeProcessor(pg, quiet_notices, NULL);
-  PGresult *res = PQexec(pg, "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD';"
-                             " SET TimeZone = 'UTC'; SET extra_float_digits = 3");
+  /* plan_cache_mode (PostgreSQL 12+): our prepared statements
+   * (hdb__pg_exec_cached) are planned for each call's values. */
+  PGresult *res = PQexec(pg, PQserverVersion(pg) >= 120000
+                                 ? "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD';"
+                                   " SET TimeZone = 'UTC'; SET extra_float_digits = 3;"
+                                   " SET plan_cache_mode = force_custom_plan"
+                                 : "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD';"
+                                   " SET TimeZone = 'UTC'; SET extra_float_digits = 3");
   hdb_status st = hdb__pg_check(pg, res, PGRES_COMMAND_OK, where, "configuring the session", err);
   if (st != HDB_OK) {
     PQfinish(pg);
@@ -123,6 +172,9 @@ static void pool_free(hdb__pg_pool *p) {
   hdb__free_mem(p->keys);
   hdb__free_mem(p->vals);
   hdb__free_mem(p->idle);
+  for (int i = 0; p->slots && i < p->opts.max; i++) hdb__pg_session_clear(&p->slots[i].s);
+  hdb__free_mem(p->slots);
+  hdb__pg_tcache_free(p->tcache);
   hdb__free_mem(p->key);
   hdb__free_mem(p->where);
   pthread_mutex_destroy(&p->mu);
@@ -159,8 +211,10 @@ static hdb__pg_pool *pool_new(const char *const *keys, const char *const *vals, 
   p->keys = hdb__calloc(n + 1, sizeof *p->keys);
   p->vals = hdb__calloc(n + 1, sizeof *p->vals);
   p->idle = hdb__calloc((size_t)opts->max, sizeof *p->idle);
+  p->slots = hdb__calloc((size_t)opts->max, sizeof *p->slots);
+  p->tcache = hdb__pg_tcache_new();
   p->where = hdb__strdup(where);
-  if (!p->keys || !p->vals || !p->idle || !p->where) goto fail;
+  if (!p->keys || !p->vals || !p->idle || !p->slots || !p->tcache || !p->where) goto fail;
   for (size_t i = 0; i < n; i++) {
     p->keys[i] = hdb__strdup(keys[i]);
     p->vals[i] = p->keys[i] ? hdb__strdup(vals[i]) : NULL;
@@ -270,6 +324,9 @@ hdb_status hdb__pg_pool_get(hdb__pg_pool *p, PGconn **out, hdb_error *err) {
         *out = ic.pg;
         return HDB_OK;
       }
+      pthread_mutex_lock(&p->mu);
+      slot_close(p, ic.pg);
+      pthread_mutex_unlock(&p->mu);
       PQfinish(ic.pg);
       pthread_mutex_lock(&p->mu);
       p->open--;
@@ -287,6 +344,9 @@ hdb_status hdb__pg_pool_get(hdb__pg_pool *p, PGconn **out, hdb_error *err) {
         pthread_mutex_unlock(&p->mu);
         return st;
       }
+      pthread_mutex_lock(&p->mu);
+      slot_open(p, pg);
+      pthread_mutex_unlock(&p->mu);
       *out = pg;
       return HDB_OK;
     }
@@ -308,6 +368,7 @@ void hdb__pg_pool_put(hdb__pg_pool *p, PGconn *pg, int broken) {
     broken = 1;
   pthread_mutex_lock(&p->mu);
   if (broken || p->n_idle >= p->opts.max) {
+    slot_close(p, pg);
     p->open--;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);

@@ -471,9 +471,13 @@ out:
 /* Get                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Reads the row with this id (HDB_NOT_FOUND), with the full column list. */
-static hdb_status get_row(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, const char *id,
-                          const char *lock, hdb_record **out, hdb_error *err) {
+/* Reads the row with this id (HDB_NOT_FOUND), with the full column list.
+ * With stale non-NULL the statement also reads the catalog stamp and the
+ * result is checked against t (pg_cache.c): *stale = 1 and HDB_CONFLICT
+ * when t is out of date. */
+static hdb_status get_row_checked(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t,
+                                  const char *id, const char *lock, hdb_record **out,
+                                  int *stale, hdb_error *err) {
   *out = NULL;
   hdb__sql_buf b = {0};
   hdb__pg_params p = {0};
@@ -481,15 +485,26 @@ static hdb_status get_row(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, c
   hdb__sql_buf_append(&b, "SELECT ");
   hdb_status st = hdb__pg_select_list(t, NULL, 0, &b, &cols, &ncols, err);
   if (st != HDB_OK) goto done;
+  if (stale) hdb__sql_buf_appendf(&b, ", " HDB__PG_STAMP_SQL, 2);
   hdb__sql_buf_append(&b, " FROM ");
   hdb__sql_buf_ident(&b, t->pgname);
   hdb__sql_buf_append(&b, " WHERE \"id\" = $1");
   if (lock) hdb__sql_buf_append(&b, lock);
   if ((st = hdb__sql_buf_status(&b, err)) != HDB_OK) goto done;
   hdb__pg_param_text(&p, id, strlen(id));
-  PGresult *res = p.oom ? NULL : hdb__pg_exec(pg, b.s, &p);
+  if (stale) hdb__pg_param_text(&p, t->name, strlen(t->name));
+  /* the checked (cache) path runs outside transactions only: prepared */
+  PGresult *res = p.oom ? NULL
+                        : hdb__pg_exec_cached(pg, stale && !c->in_txn ? hdb__pg_pool_session(c->pool, pg) : NULL,
+                                              b.s, &p);
   st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where_of(c), "reading a row", err);
   if (st != HDB_OK) goto done;
+  if (stale && !hdb__pg_result_current(t, res, cols, ncols, (int)ncols + 1 + (t->schema ? 0 : 1))) {
+    PQclear(res);
+    *stale = 1;
+    st = hdb__fail(err, HDB_CONFLICT, "table '%s' changed while it was read", t->name);
+    goto done;
+  }
   if (PQntuples(res) == 0)
     st = hdb__fail(err, HDB_NOT_FOUND, "table '%s' has no row with id '%s'", t->name, id);
   else
@@ -502,6 +517,14 @@ done:
   return st;
 }
 
+static hdb_status get_row(hdb__pg_conn *c, PGconn *pg, const hdb__pg_table *t, const char *id,
+                          const char *lock, hdb_record **out, hdb_error *err) {
+  return get_row_checked(c, pg, t, id, lock, out, NULL, err);
+}
+
+/* Outside a transaction the table's metadata comes from the pool's cache
+ * and the one statement checks it (pg_cache.c); a stale entry, or any
+ * failure with a cached one, reads the catalog and tries once more. */
 hdb_status hdb__pg_get(void *conn, const char *table, const char *id, hdb_record **out,
                        hdb_error *err) {
   hdb__pg_conn *c = conn;
@@ -509,11 +532,27 @@ hdb_status hdb__pg_get(void *conn, const char *table, const char *id, hdb_record
   PGconn *pg;
   hdb_status st = hdb__pg_enter(c, &pg, err);
   if (st != HDB_OK) return st;
-  hdb__pg_table t;
-  st = hdb__pg_table_load(pg, where_of(c), table, &t, err);
-  if (st == HDB_OK) {
-    st = get_row(c, pg, &t, id, NULL, out, err);
-    hdb__pg_table_free(&t);
+  hdb__pg_tcache *tc = hdb__pg_pool_tcache(c->pool);
+  for (int attempt = 0;; attempt++) {
+    hdb__pg_tentry *e;
+    int cached = 0, stale = 0;
+    st = hdb__pg_tcache_get(tc, pg, where_of(c), table, !c->in_txn && attempt == 0, !c->in_txn,
+                            &e, &cached, err);
+    if (st != HDB_OK) break;
+    st = get_row_checked(c, pg, &e->t, id, NULL, out, &stale, err);
+    hdb__pg_tcache_put(tc, e);
+    if (st == HDB_OK || st == HDB_NOT_FOUND) break;
+    if (cached && (stale || (st != HDB_UNAVAILABLE && st != HDB_NOMEM && st != HDB_BUSY &&
+                             !hdb__pg_broken(pg) && PQtransactionStatus(pg) == PQTRANS_IDLE))) {
+      hdb__pg_tcache_forget(tc, table);
+      continue; /* once: the next attempt reads the catalog */
+    }
+    if (stale)
+      st = hdb__fail(err, HDB_CONFLICT,
+                     "table '%s' was changed by another handle (dropped or recreated) while it "
+                     "was read; try again",
+                     table);
+    break;
   }
   return hdb__pg_leave(c, pg, st, err);
 }

@@ -138,7 +138,11 @@ hdb_status hdb__pg_table_load(PGconn *pg, const char *where, const char *table,
   PGresult *res = p.oom ? NULL
                         /* to_jsonb: reads catalogs without the storage column too
                            (a read-only handle on a catalog from before it) */
-                        : hdb__pg_exec(pg, "SELECT pgname, schema, to_jsonb(t)->>'storage' "
+                        /* xmin: the stamp (pg.h); the OID of the server table
+                           as the queries resolve its name (search_path) */
+                        : hdb__pg_exec(pg, "SELECT pgname, schema, to_jsonb(t)->>'storage', "
+                                           "t.xmin::text::int8, "
+                                           "coalesce(to_regclass(quote_ident(pgname))::oid::int8, 0) "
                                            "FROM _hanzo_tables t WHERE name = $1", &p);
   hdb__pg_params_free(&p);
   hdb_status st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where, "reading the catalog", err);
@@ -151,6 +155,13 @@ hdb_status hdb__pg_table_load(PGconn *pg, const char *where, const char *table,
   t->name = hdb__strdup(table);
   t->pgname = hdb__strdup(PQgetvalue(res, 0, 0));
   if (!t->name || !t->pgname) goto nomem;
+  for (int f = 3; f <= 4; f++) {
+    uint64_t v = 0;
+    const unsigned char *x = (const unsigned char *)PQgetvalue(res, 0, f);
+    for (int k = 0; k < 8 && PQgetlength(res, 0, f) == 8; k++) v = v << 8 | x[k];
+    if (f == 3) t->stamp = (int64_t)v;
+    else t->relid = (uint32_t)v;
+  }
   if (!PQgetisnull(res, 0, 1)) {
     hdb_error e2;
     st = hdb_schema_from_json(PQgetvalue(res, 0, 1), &t->schema, &e2);
@@ -399,6 +410,7 @@ hdb_status hdb__pg_table_create(void *conn, const char *table, const hdb_schema 
     /* Another handle created it between our check and our insert. */
     if (st == HDB_EXISTS && (flags & HDB_IF_NOT_EXISTS)) st = HDB_OK;
   }
+  hdb__pg_tcache_forget(hdb__pg_pool_tcache(c->pool), table);
   return hdb__pg_leave(c, pg, st, err);
 }
 
@@ -434,6 +446,7 @@ hdb_status hdb__pg_table_drop(void *conn, const char *table, unsigned flags, hdb
 out:
   hdb__pg_params_free(&p);
   hdb__sql_buf_free(&b);
+  hdb__pg_tcache_forget(hdb__pg_pool_tcache(c->pool), table);
   return hdb__pg_leave(c, pg, st, err);
 }
 
@@ -657,31 +670,17 @@ done:
   return st;
 }
 
-hdb_status hdb__pg_vindex_load(PGconn *pg, const char *where, const hdb__pg_table *t,
-                               const hdb__column *col, hdb__pg_vindex *out, hdb_error *err) {
-  memset(out, 0, sizeof *out);
+/* Gives the table's catalog row a new xmin, in the transaction of the
+ * DDL that calls it: the stamp every cached copy of the table's metadata
+ * is checked against (pg_cache.c), so other pools and processes see an
+ * index come or go at their next search. */
+static hdb_status touch_table(hdb__pg_conn *c, PGconn *pg, const char *table, hdb_error *err) {
   hdb__pg_params p = {0};
-  hdb__pg_param_text(&p, t->name, strlen(t->name));
-  hdb__pg_param_text(&p, col->name, strlen(col->name));
-  PGresult *res = p.oom ? NULL
-                        : hdb__pg_exec(pg, "SELECT type, (params::json->>'nlist')::int4 FROM "
-                                           "_hanzo_indexes WHERE tbl = $1 AND col = $2 AND "
-                                           "pgindex IS NOT NULL AND type IN ('hnsw', 'ivf_pq')",
-                                       &p);
+  hdb__pg_param_text(&p, table, strlen(table));
+  hdb_status st = hdb__pg_run(pg, where_of(c), "UPDATE _hanzo_tables SET format = format WHERE name = $1",
+                              &p, "recording the index change in the catalog", err);
   hdb__pg_params_free(&p);
-  hdb_status st = hdb__pg_check(pg, res, PGRES_TUPLES_OK, where, "reading the index catalog", err);
-  if (st != HDB_OK) return st;
-  if (PQntuples(res) == 1) {
-    out->present = 1;
-    out->hnsw = strcmp(PQgetvalue(res, 0, 0), "hnsw") == 0;
-    out->metric = col->metric == HDB_METRIC_DEFAULT ? HDB_METRIC_L2 : col->metric;
-    if (!out->hnsw && !PQgetisnull(res, 0, 1) && PQgetlength(res, 0, 1) == 4) {
-      const unsigned char *v = (const unsigned char *)PQgetvalue(res, 0, 1);
-      out->lists = (int)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]);
-    }
-  }
-  PQclear(res);
-  return HDB_OK;
+  return st;
 }
 
 static hdb_status index_create_in(hdb__pg_conn *c, PGconn *pg, const char *table,
@@ -763,6 +762,7 @@ static hdb_status index_create_in(hdb__pg_conn *c, PGconn *pg, const char *table
                    &p, "recording the index", err);
   if (st == HDB_DUPLICATE_ID)
     st = hdb__fail(err, HDB_EXISTS, "column '%s' of table '%s' already has an index", column, table);
+  if (st == HDB_OK) st = touch_table(c, pg, table, err);
 done:
   hdb__pg_params_free(&p);
   hdb__sql_buf_free(&b);
@@ -782,6 +782,7 @@ hdb_status hdb__pg_index_create(void *conn, const char *table, const char *colum
     st = index_create_in(c, pg, table, column, type, params, err);
     st = hdb__pg_atomic_end(c, pg, st, err);
   }
+  hdb__pg_tcache_forget(hdb__pg_pool_tcache(c->pool), table);
   return hdb__pg_leave(c, pg, st, err);
 }
 
@@ -814,6 +815,7 @@ hdb_status hdb__pg_index_drop(void *conn, const char *table, const char *column,
         if (st == HDB_OK) st = hdb__pg_run(pg, where_of(c), b.s, NULL, "dropping the index", err);
       }
       PQclear(res);
+      if (st == HDB_OK) st = touch_table(c, pg, table, err);
     }
   }
   st = hdb__pg_atomic_end(c, pg, st, err);
@@ -821,6 +823,7 @@ out:
   hdb__pg_table_free(&t);
   hdb__pg_params_free(&p);
   hdb__sql_buf_free(&b);
+  hdb__pg_tcache_forget(hdb__pg_pool_tcache(c->pool), table);
   return hdb__pg_leave(c, pg, st, err);
 }
 
