@@ -17,10 +17,14 @@
  * Usage: vector_bench [--n N] [--dim D] [--nq Q] [--m M] [--efc E]
  *          [--flat-n N] [--flat-dim D] [--clusters C] [--png FILE]
  *          [--ours-only 1] [--index FILE] [--rounds R]
+ *          [--peers hnswlib,faiss] [--par 0]
  * --ours-only 1 skips the peers and our parallel build (profiling runs);
  * --index FILE opens our graph from FILE when it exists (build time then
  * reads 0) and saves it there otherwise, so two builds of the library can
- * be compared searching the very same graph; --flat-n 0 skips the scan.
+ * be compared searching the very same graph; --flat-n 0 skips the scan;
+ * --peers names the peers to run (default both; Faiss HNSWFlat builds about
+ * 3x slower than hnswlib, which matters at 1M vectors); --par 0 skips our
+ * extra build on every core.
  * Defaults are the full sizes (1M x 128 HNSW); pass smaller ones for a
  * quick run. Output is a plain-text table with ratios (ours / peer).
  */
@@ -202,6 +206,23 @@ done:
   free(n_out);
 }
 
+#ifndef HDB_BENCH_NO_PEERS
+/* 1 when the comma-separated list names word. */
+static int list_has(const char *list, const char *word)
+{
+  size_t n = strlen(word);
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len == n && strncmp(p, word, n) == 0)
+      return 1;
+    p += len;
+    if (*p == ',')
+      p++;
+  }
+  return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
   size_t n = arg(argc, argv, "--n", 1000000), nq = arg(argc, argv, "--nq", 1000);
@@ -214,6 +235,8 @@ int main(int argc, char **argv)
   int ours_only = arg(argc, argv, "--ours-only", 0) != 0;
   const char *index_file = sarg(argc, argv, "--index");
   int rounds = (int)arg(argc, argv, "--rounds", 3);
+  const char *peer_list = sarg(argc, argv, "--peers");
+  int par_build = arg(argc, argv, "--par", 1) != 0;
   if (rounds < 1)
     rounds = 1;
 
@@ -274,7 +297,7 @@ int main(int argc, char **argv)
         printf("hnsw: saving %s: %s\n", index_file, err.message);
     }
     r->bytes = hdb__hnsw_memory(idx);
-    if (!ours_only && r->build_s > 0) {
+    if (!ours_only && par_build && r->build_s > 0) {
       hdb__hnsw *par;
       hdb__hnsw_new(dim, HDB_METRIC_L2, &p, &par, NULL);
       t0 = now();
@@ -288,6 +311,8 @@ int main(int argc, char **argv)
 #ifndef HDB_BENCH_NO_PEERS
   for (int w = 0; w < PEER_COUNT && !ours_only; w++) {
     if (!peer_available(w))
+      continue;
+    if (peer_list != NULL && !list_has(peer_list, w == PEER_HNSWLIB ? "hnswlib" : "faiss"))
       continue;
     lib_result *r = &res[n_libs];
     r->name = peer_name(w);
