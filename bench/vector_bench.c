@@ -442,7 +442,7 @@ int main(int argc, char **argv)
         fprintf(fd, "\n\n");
       }
       fprintf(fg, "set terminal png size 900,600\nset output '%s'\nset logscale y\n"
-                  "set xlabel 'recall@10'\nset ylabel 'queries/s (1 thread)'\nset key left bottom\n"
+                  "set xlabel 'recall@10' noenhanced\nset ylabel 'queries/s (1 thread)'\nset key left bottom\n"
                   "plot ", png);
       for (size_t i = 0; i < n_libs; i++)
         fprintf(fg, "%s'%s' index %zu with linespoints title '%s'", i ? ", " : "", dat, i,
