@@ -132,38 +132,21 @@ done:
 
 hdb_status hdb__lsm_manifest_recover(const char *dir, hdb__lsm_recovered *r, hdb_error *err) {
   memset(r, 0, sizeof *r);
-  size_t n = strlen(dir) + 16;
-  char *cur = hdb__malloc(n);
-  if (!cur) return hdb__fail(err, HDB_NOMEM, "kv: out of memory");
-  snprintf(cur, n, "%s/CURRENT", dir);
-  char *data = NULL;
-  size_t len;
-  hdb_status st = hdb__lsm_read_file(cur, &data, &len, err);
-  char *path = NULL;
-  if (st != HDB_OK) goto done;
-  unsigned long long num = 0;
-  int used = 0;
-  if (len < 10 || len > 40 || sscanf(data, "MANIFEST-%llu\n%n", &num, &used) != 1 ||
-      (size_t)used != len) {
-    st = hdb__fail(err, HDB_CORRUPT, "kv: %s: malformed (expected MANIFEST-NNNNNN)", cur);
-    goto done;
-  }
+  uint64_t num = 0;
+  hdb_status st = hdb__lsm_manifest_current(dir, &num, err);
+  if (st != HDB_OK) return st;
   r->manifest_number = num;
-  path = hdb__lsm_path(dir, num, "MANIFEST");
+  char *path = hdb__lsm_path(dir, num, "MANIFEST");
   r->version = hdb__lsm_version_new();
-  if (!path || !r->version) {
+  if (!path || !r->version)
     st = hdb__fail(err, HDB_NOMEM, "kv: out of memory");
-    goto done;
-  }
-  st = replay(dir, path, r, 1, err);
-done:
+  else
+    st = replay(dir, path, r, 1, err);
   if (st != HDB_OK) {
     hdb__lsm_version_unref(r->version);
     r->version = NULL;
   }
   hdb__free_mem(path);
-  hdb__free_mem(data);
-  hdb__free_mem(cur);
   return st;
 }
 
