@@ -16,12 +16,13 @@
  *           u64 filter_size (0: no filter) | u64 entries | u32 version (1) |
  *           u32 flags (0) | u64 XXH3(first 48 bytes) | u64 magic "HDKVSST1"
  *
- * The reader maps the file. At open it verifies the footer, the index and
- * the filter, and decodes the index into an array (binary search without
- * decoding). A data block's checksum is verified the first time the block
- * is read through this reader (a per-block flag), so hot reads pay nothing
+ * The reader maps the file (tables are immutable: rule T1 in README.md).
+ * At open it verifies the footer, the index and the filter, and decodes
+ * the index into an array (binary search without decoding). A data
+ * block's checksum is verified the first time the block is read through
+ * this reader (T2: a flag in its index entry), so hot reads pay nothing
  * and a corrupt block is never returned: HDB_CORRUPT names the file and
- * the block's offset.
+ * the block's offset. Uncompressed blocks are read in place in the map.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -249,7 +250,12 @@ hdb_status hdb__lsm_tw_finish(hdb__lsm_tw *w, uint64_t *size, hdb_error *err) {
 
 typedef struct idx_entry {
   uint64_t off, size;
-  size_t koff, klen; /* last key of the block, in keys */
+  size_t koff;         /* last key of the block, in keys */
+  uint32_t klen;
+  /* 0: the block's checksum is not verified yet; 1 + compression type
+   * once it is (rule T2 in README.md). Kept next to the handle so a get
+   * that found the block pays no extra cache miss for it. */
+  atomic_uchar state;
 } idx_entry;
 
 struct hdb__lsm_table {
@@ -258,12 +264,12 @@ struct hdb__lsm_table {
   const char *map;
   size_t size;
   int mapped;
+  char *heap; /* the file read into memory when mmap failed (owned) */
   const char *filter;
   size_t filter_size;
   idx_entry *idx;
   size_t nblocks;
   char *keys;
-  atomic_uchar *verified;
   uint64_t entries;
   hdb__lsm_cache *cache; /* borrowed; NULL: none */
   uint64_t cache_id;
@@ -285,10 +291,10 @@ uint64_t hdb__lsm_table_entries(const hdb__lsm_table *t) {
 void hdb__lsm_table_close(hdb__lsm_table *t) {
   if (!t) return;
   if (t->mapped) munmap((void *)t->map, t->size);
+  hdb__free_mem(t->heap);
   if (t->fd >= 0) close(t->fd);
   hdb__free_mem(t->idx);
   hdb__free_mem(t->keys);
-  hdb__free_mem((void *)t->verified);
   hdb__free_mem(t->path);
   hdb__free_mem(t);
 }
@@ -365,6 +371,11 @@ static hdb_status parse_table(hdb__lsm_table *t, hdb_error *err) {
                      (unsigned long long)ioff);
       goto done;
     }
+    if (it->klen > UINT32_MAX) {
+      st = hdb__fail(err, HDB_CORRUPT, "kv: %s: oversized key in the index block at offset %llu",
+                     name, (unsigned long long)ioff);
+      goto done;
+    }
     if (t->nblocks == cap) {
       cap = cap ? cap * 2 : 64;
       idx_entry *n = hdb__realloc(t->idx, cap * sizeof *n);
@@ -378,7 +389,8 @@ static hdb_status parse_table(hdb__lsm_table *t, hdb_error *err) {
     e->off = boff;
     e->size = bsize;
     e->koff = keys.len;
-    e->klen = it->klen;
+    e->klen = (uint32_t)it->klen;
+    atomic_init(&e->state, 0);
     if ((st = hdb__lsm_buf_append(&keys, it->key, it->klen, err)) != HDB_OK) goto done;
   }
   if (it->st != HDB_OK) {
@@ -391,8 +403,6 @@ static hdb_status parse_table(hdb__lsm_table *t, hdb_error *err) {
                    (unsigned long long)t->entries);
     goto done;
   }
-  t->verified = hdb__calloc(t->nblocks ? t->nblocks : 1, sizeof *t->verified);
-  if (!t->verified) st = hdb__fail(err, HDB_NOMEM, "kv: %s: out of memory", name);
 done:
   it->vt->close(it);
   t->keys = keys.p;
@@ -447,13 +457,20 @@ hdb_status hdb__lsm_table_open(const char *path, hdb__lsm_table **out, hdb_error
   t->size = (size_t)sb.st_size;
   if (t->size > 0) {
     void *m = mmap(NULL, t->size, PROT_READ, MAP_SHARED, t->fd, 0);
-    if (m == MAP_FAILED) {
-      st = hdb__fail(err, HDB_IO, "kv: %s: mmap failed: %s", path, strerror(errno));
-      goto fail;
+    if (m != MAP_FAILED) {
+      t->map = m;
+      t->mapped = 1;
+      madvise(m, t->size, MADV_RANDOM);
+    } else {
+      /* No mapping (address space, a file system without mmap): read the
+       * whole file with pread instead; reads work the same on the copy. */
+      if (!(t->heap = hdb__malloc(t->size))) {
+        st = hdb__fail(err, HDB_NOMEM, "kv: %s: mmap failed and out of memory for a copy", path);
+        goto fail;
+      }
+      if ((st = hdb__lsm_pread_all(t->fd, t->heap, t->size, 0, path, err)) != HDB_OK) goto fail;
+      t->map = t->heap;
     }
-    t->map = m;
-    t->mapped = 1;
-    madvise(m, t->size, MADV_RANDOM);
   }
   if ((st = parse_table(t, err)) != HDB_OK) goto fail;
   *out = t;
@@ -493,14 +510,20 @@ static size_t zstd_decompress(char *dst, size_t cap, const char *src, size_t n) 
  * into buf (cap bytes) when it fits, else into *owned (caller frees). */
 static hdb_status read_block(hdb__lsm_table *t, size_t i, int force_verify, char *buf, size_t cap,
                              const char **data, size_t *size, char **owned, hdb_error *err) {
-  const idx_entry *e = &t->idx[i];
+  idx_entry *e = &t->idx[i];
   const char *p = t->map + e->off;
-  int type = (unsigned char)p[e->size];
+  int type;
   *owned = NULL;
-  if (force_verify || !atomic_load_explicit(&t->verified[i], memory_order_relaxed)) {
+  /* T1, T2: the file never changes, so a block verified once stays good; a
+   * relaxed flag is enough (a thread that misses it verifies again). */
+  unsigned state = atomic_load_explicit(&e->state, memory_order_relaxed);
+  if (force_verify || state == 0) {
     hdb_status st = check_block(t, e->off, e->size, "data", err);
     if (st != HDB_OK) return st;
-    atomic_store_explicit(&t->verified[i], 1, memory_order_relaxed);
+    type = (unsigned char)p[e->size];
+    atomic_store_explicit(&e->state, (unsigned char)(1 + type), memory_order_relaxed);
+  } else {
+    type = (int)state - 1;
   }
   if (type == 0) {
     *data = p;
@@ -558,7 +581,7 @@ hdb_status hdb__lsm_table_get(hdb__lsm_table *t, const char *key, size_t klen, u
   *found = 0;
   if (t->filter && !hdb__lsm_bloom_may_match(t->filter, t->filter_size, hdb__lsm_key_hash(key, klen)))
     return HDB_OK;
-  char ibuf[256], kbuf[1024], dbuf[16384];
+  char ibuf[256], kbuf[1024];
   char *ikey = ibuf, *heapk = NULL, *owned = NULL;
   hdb__lsm_cblock *cb = NULL;
   hdb_status st = HDB_OK;
@@ -574,14 +597,16 @@ hdb_status hdb__lsm_table_get(hdb__lsm_table *t, const char *key, size_t klen, u
   size_t size, ek, vl;
   const idx_entry *ie = &t->idx[i];
   /* A compressed block comes from the cache, or is decompressed (and
-   * verified, by read_block) once and put there. */
-  int compressed = t->cache && ie->off < t->size && ie->size < t->size - ie->off &&
-                   t->map[ie->off + ie->size] != 0;
+   * verified, by read_block) once and put there. An uncompressed one is
+   * used in place, in the map. */
+  unsigned state = atomic_load_explicit(&ie->state, memory_order_relaxed);
+  int compressed = t->cache && (state ? state > 1
+                                      : ie->off < t->size && ie->size < t->size - ie->off &&
+                                            t->map[ie->off + ie->size] != 0);
   if (compressed && (cb = hdb__lsm_cache_lookup(t->cache, t->cache_id, i)) != NULL) {
     data = hdb__lsm_cblock_data(cb, &size);
   } else {
-    if ((st = read_block(t, i, 0, compressed ? NULL : dbuf, compressed ? 0 : sizeof dbuf, &data,
-                         &size, &owned, err)) != HDB_OK)
+    if ((st = read_block(t, i, 0, NULL, 0, &data, &size, &owned, err)) != HDB_OK)
       goto done;
     if (compressed && owned && (cb = hdb__lsm_cache_insert(t->cache, t->cache_id, i, owned, size))) {
       owned = NULL; /* the cache owns it now */
