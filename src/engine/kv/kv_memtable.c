@@ -14,6 +14,15 @@
  * complete. Nodes are never freed before the memtable itself, whose life
  * is reference counted.
  *
+ * Point lookups first ask a small bloom filter of the memtable's user keys
+ * (64 KiB, three probes): most gets look for keys that are in the tables,
+ * not in the memtable, and the filter answers them without walking the
+ * skiplist, whose node hops are cache misses. The writer sets a key's bits
+ * (relaxed atomic ORs) before it publishes the node, and it publishes
+ * last_seq under the db mutex only after the insert, so a reader whose
+ * pinned sequence covers an entry also sees that entry's bits. Iterators
+ * do not use the filter. A false positive only costs the walk.
+ *
  * Memory: nodes live in arena blocks. The leader reserves the whole
  * group's bytes before it writes the WAL (hdb__lsm_mem_reserve), so adds
  * cannot fail after the commit point. Node layout:
@@ -28,6 +37,9 @@
 
 #define MT_MAX_HEIGHT 12
 #define MT_BLOCK (256u * 1024u)
+/* 2^19 bits: about 20 bits per key for the default 4 MiB memtable of
+ * 100-byte values; larger memtables only raise the false-positive rate. */
+#define MT_BLOOM_WORDS ((1u << 19) / 64u)
 
 typedef struct mt_node {
   uint32_t klen; /* user key length */
@@ -50,7 +62,33 @@ struct hdb__lsm_mem {
   atomic_size_t usage;
   atomic_uint_least64_t count;
   uint64_t rnd;
+  _Atomic uint64_t *bloom; /* MT_BLOOM_WORDS words */
 };
+
+/* The three bit positions of a user key (double hashing on one XXH3). */
+static inline void bloom_bits(const char *key, size_t klen, uint32_t bit[3]) {
+  uint64_t h = hdb__lsm_hash(key, klen, 0x6d656d);
+  uint32_t a = (uint32_t)h, b = (uint32_t)(h >> 32) | 1u;
+  for (int i = 0; i < 3; i++) bit[i] = (a + (uint32_t)i * b) & (MT_BLOOM_WORDS * 64u - 1u);
+}
+
+static void bloom_add(hdb__lsm_mem *m, const char *key, size_t klen) {
+  uint32_t bit[3];
+  bloom_bits(key, klen, bit);
+  for (int i = 0; i < 3; i++)
+    atomic_fetch_or_explicit(&m->bloom[bit[i] / 64], (uint64_t)1 << (bit[i] % 64),
+                             memory_order_relaxed);
+}
+
+static int bloom_may_have(hdb__lsm_mem *m, const char *key, size_t klen) {
+  uint32_t bit[3];
+  bloom_bits(key, klen, bit);
+  for (int i = 0; i < 3; i++)
+    if (!(atomic_load_explicit(&m->bloom[bit[i] / 64], memory_order_relaxed) &
+          ((uint64_t)1 << (bit[i] % 64))))
+      return 0;
+  return 1;
+}
 
 static inline char *node_key(mt_node *n) {
   return (char *)&n->next[n->height];
@@ -101,8 +139,14 @@ hdb_status hdb__lsm_mem_new(hdb__lsm_mem **out, hdb_error *err) {
   atomic_init(&m->usage, 0);
   atomic_init(&m->count, 0);
   m->rnd = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)m;
+  m->bloom = hdb__calloc(MT_BLOOM_WORDS, sizeof *m->bloom);
+  if (!m->bloom) {
+    hdb__free_mem(m);
+    return hdb__fail(err, HDB_NOMEM, "kv: out of memory for a memtable");
+  }
   hdb_status st = arena_block(m, sizeof(mt_node) + MT_MAX_HEIGHT * sizeof(void *), err);
   if (st != HDB_OK) {
+    hdb__free_mem((void *)m->bloom);
     hdb__free_mem(m);
     return st;
   }
@@ -127,6 +171,7 @@ void hdb__lsm_mem_unref(hdb__lsm_mem *m) {
     hdb__free_mem(b);
     b = next;
   }
+  hdb__free_mem((void *)m->bloom);
   hdb__free_mem(m);
 }
 
@@ -228,6 +273,7 @@ void hdb__lsm_mem_add(hdb__lsm_mem *m, uint64_t seq, int type, const char *key, 
   if (klen) memcpy(k, key, klen);
   hdb__lsm_put64(k + klen, tag);
   if (vlen) memcpy(k + klen + 8, val, vlen);
+  bloom_add(m, key, klen); /* before the node is published (see the top) */
   for (int i = 0; i < h; i++) {
     atomic_store_explicit(&n->next[i], nx(prev[i], i), memory_order_relaxed);
     atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
@@ -237,6 +283,7 @@ void hdb__lsm_mem_add(hdb__lsm_mem *m, uint64_t seq, int type, const char *key, 
 
 int hdb__lsm_mem_get(hdb__lsm_mem *m, const char *key, size_t klen, uint64_t seq, int *type,
                      const char **val, size_t *vlen) {
+  if (!bloom_may_have(m, key, klen)) return 0;
   mt_node *n = find_ge(m, key, klen, HDB__LSM_TAG(seq, HDB__LSM_PUT), NULL);
   if (!n) return 0;
   const char *k = node_key(n);
