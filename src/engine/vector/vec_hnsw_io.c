@@ -45,42 +45,6 @@ typedef struct layout {
   uint64_t file_size;
 } layout;
 
-static void put32(unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static int host_little_endian(void)
-{
-  const uint16_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
 /* The canonical layout; n < 2^32 and dim <= 65536 keep every product far
  * from overflowing 64 bits. */
 static void compute_layout(uint64_t n, uint32_t dim, uint32_t m0, uint64_t upper_len, layout *L)
@@ -105,23 +69,23 @@ static void encode_header(const hdb__hnsw *idx, const layout *L, unsigned char h
 {
   memset(h, 0, HDR_SIZE);
   memcpy(h, MAGIC, 8);
-  put32(h + 8, FORMAT_VERSION);
-  put32(h + 12, HDR_SIZE);
-  put32(h + 16, idx->dim);
-  put32(h + 20, (uint32_t)idx->metric);
-  put32(h + 24, idx->m);
-  put32(h + 28, idx->m0);
-  put32(h + 32, idx->efc);
-  put32(h + 36, idx->efs);
-  put64(h + 40, idx->n);
-  put32(h + 48, idx->entry);
-  put32(h + 52, (uint32_t)idx->max_level);
-  put64(h + 56, idx->seed);
-  put64(h + 64, idx->n_deleted);
-  put64(h + 72, idx->upper_len);
+  hdb__vec_put32(h + 8, FORMAT_VERSION);
+  hdb__vec_put32(h + 12, HDR_SIZE);
+  hdb__vec_put32(h + 16, idx->dim);
+  hdb__vec_put32(h + 20, (uint32_t)idx->metric);
+  hdb__vec_put32(h + 24, idx->m);
+  hdb__vec_put32(h + 28, idx->m0);
+  hdb__vec_put32(h + 32, idx->efc);
+  hdb__vec_put32(h + 36, idx->efs);
+  hdb__vec_put64(h + 40, idx->n);
+  hdb__vec_put32(h + 48, idx->entry);
+  hdb__vec_put32(h + 52, (uint32_t)idx->max_level);
+  hdb__vec_put64(h + 56, idx->seed);
+  hdb__vec_put64(h + 64, idx->n_deleted);
+  hdb__vec_put64(h + 72, idx->upper_len);
   for (int i = 0; i < N_SECTIONS; i++)
-    put64(h + 80 + 8 * i, L->off[i]);
-  put64(h + 136, L->file_size);
+    hdb__vec_put64(h + 80 + 8 * i, L->off[i]);
+  hdb__vec_put64(h + 136, L->file_size);
 }
 
 void hdb__hnsw_file_seal(void *buf, size_t len)
@@ -129,8 +93,8 @@ void hdb__hnsw_file_seal(void *buf, size_t len)
   unsigned char *h = buf;
   if (buf == NULL || len < HDR_SIZE)
     return;
-  put64(h + OFF_BODY_SUM, XXH3_64bits(h + HDR_SIZE, len - HDR_SIZE));
-  put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
+  hdb__vec_put64(h + OFF_BODY_SUM, XXH3_64bits(h + HDR_SIZE, len - HDR_SIZE));
+  hdb__vec_put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -153,7 +117,7 @@ hdb_status hdb__hnsw_save(const hdb__hnsw *idx, const char *path, hdb_error *err
 {
   if (idx == NULL || path == NULL)
     return hdb__fail(err, HDB_INVALID_ARGUMENT, "hnsw save: missing argument");
-  if (!host_little_endian())
+  if (!hdb__vec_host_le())
     return hdb__fail(err, HDB_NOT_SUPPORTED, "hnsw save: big-endian hosts are not supported");
   layout L;
   compute_layout(idx->n, idx->dim, idx->m0, idx->upper_len, &L);
@@ -191,8 +155,8 @@ hdb_status hdb__hnsw_save(const hdb__hnsw *idx, const char *path, hdb_error *err
     }
     pos = L.off[i] + L.len[i];
   }
-  put64(h + OFF_BODY_SUM, XXH3_64bits_digest(&state));
-  put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
+  hdb__vec_put64(h + OFF_BODY_SUM, XXH3_64bits_digest(&state));
+  hdb__vec_put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
   if (pwrite(fd, h, HDR_SIZE, 0) != (ssize_t)HDR_SIZE || fsync(fd) != 0)
     goto io_error;
   if (close(fd) != 0) {
@@ -270,33 +234,33 @@ static hdb_status check_graph(const hdb__hnsw *x, hdb_error *err)
 static hdb_status open_view(const unsigned char *b, size_t len, int owned, hdb__hnsw **out,
                             hdb_error *err)
 {
-  if (!host_little_endian())
+  if (!hdb__vec_host_le())
     return hdb__fail(err, HDB_NOT_SUPPORTED, "hnsw open: big-endian hosts are not supported");
   if (len < HDR_SIZE)
     return CORRUPT("%zu bytes, shorter than the header", len);
   if (memcmp(b, MAGIC, 8) != 0)
     return CORRUPT("bad magic");
-  uint32_t version = get32(b + 8);
+  uint32_t version = hdb__vec_get32(b + 8);
   if (version > FORMAT_VERSION)
     return hdb__fail(err, HDB_NOT_SUPPORTED, "hnsw file: format version %u is newer than %u",
                      version, FORMAT_VERSION);
-  if (version == 0 || get32(b + 12) != HDR_SIZE)
+  if (version == 0 || hdb__vec_get32(b + 12) != HDR_SIZE)
     return CORRUPT("bad version or header size");
-  if (get64(b + OFF_HDR_SUM) != XXH3_64bits(b, OFF_HDR_SUM))
+  if (hdb__vec_get64(b + OFF_HDR_SUM) != XXH3_64bits(b, OFF_HDR_SUM))
     return CORRUPT("header checksum mismatch");
   for (size_t i = OFF_HDR_SUM + 8; i < HDR_SIZE; i++)
     if (b[i] != 0)
       return CORRUPT("reserved header byte %zu is not zero", i);
-  if (get64(b + 136) != len)
+  if (hdb__vec_get64(b + 136) != len)
     return CORRUPT("file is %zu bytes, header says %llu", len,
-                   (unsigned long long)get64(b + 136));
-  if (get64(b + OFF_BODY_SUM) != XXH3_64bits(b + HDR_SIZE, len - HDR_SIZE))
+                   (unsigned long long)hdb__vec_get64(b + 136));
+  if (hdb__vec_get64(b + OFF_BODY_SUM) != XXH3_64bits(b + HDR_SIZE, len - HDR_SIZE))
     return CORRUPT("body checksum mismatch");
 
-  uint32_t dim = get32(b + 16), metric = get32(b + 20), m = get32(b + 24), m0 = get32(b + 28);
-  uint32_t efc = get32(b + 32), efs = get32(b + 36), entry = get32(b + 48);
-  uint64_t n = get64(b + 40), n_deleted = get64(b + 64), upper_len = get64(b + 72);
-  int32_t max_level = (int32_t)get32(b + 52);
+  uint32_t dim = hdb__vec_get32(b + 16), metric = hdb__vec_get32(b + 20), m = hdb__vec_get32(b + 24), m0 = hdb__vec_get32(b + 28);
+  uint32_t efc = hdb__vec_get32(b + 32), efs = hdb__vec_get32(b + 36), entry = hdb__vec_get32(b + 48);
+  uint64_t n = hdb__vec_get64(b + 40), n_deleted = hdb__vec_get64(b + 64), upper_len = hdb__vec_get64(b + 72);
+  int32_t max_level = (int32_t)hdb__vec_get32(b + 52);
   if (dim == 0 || dim > HDB_MAX_VECTOR_DIM)
     return CORRUPT("dimension %u", dim);
   if (metric != HDB_METRIC_L2 && metric != HDB_METRIC_COSINE && metric != HDB_METRIC_DOT)
@@ -314,9 +278,9 @@ static hdb_status open_view(const unsigned char *b, size_t len, int owned, hdb__
   layout L;
   compute_layout(n, dim, m0, upper_len, &L);
   for (int i = 0; i < N_SECTIONS; i++)
-    if (get64(b + 80 + 8 * i) != L.off[i])
+    if (hdb__vec_get64(b + 80 + 8 * i) != L.off[i])
       return CORRUPT("section %d at %llu, expected %llu", i,
-                     (unsigned long long)get64(b + 80 + 8 * i), (unsigned long long)L.off[i]);
+                     (unsigned long long)hdb__vec_get64(b + 80 + 8 * i), (unsigned long long)L.off[i]);
   if (L.file_size != len)
     return CORRUPT("sections end at %llu, file is %zu bytes", (unsigned long long)L.file_size,
                    len);
@@ -330,7 +294,7 @@ static hdb_status open_view(const unsigned char *b, size_t len, int owned, hdb__
   x->m0 = m0;
   x->efc = efc;
   x->efs = efs;
-  x->seed = get64(b + 56);
+  x->seed = hdb__vec_get64(b + 56);
   x->n = (uint32_t)n;
   x->cap = (uint32_t)n;
   x->entry = entry;

@@ -48,42 +48,6 @@ typedef struct layout {
   uint64_t file_size;
 } layout;
 
-static void put32(unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static int host_little_endian(void)
-{
-  const uint16_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
 /* nlist <= 2^16, dim <= 2^16, n <= 2^40: no product overflows 64 bits. */
 static void compute_layout(uint32_t nlist, uint32_t dim, uint32_t m, uint64_t n, layout *L)
 {
@@ -107,8 +71,8 @@ void hdb__ivfpq_file_seal(void *buf, size_t len)
   unsigned char *h = buf;
   if (buf == NULL || len < HDR_SIZE)
     return;
-  put64(h + OFF_BODY_SUM, XXH3_64bits(h + HDR_SIZE, len - HDR_SIZE));
-  put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
+  hdb__vec_put64(h + OFF_BODY_SUM, XXH3_64bits(h + HDR_SIZE, len - HDR_SIZE));
+  hdb__vec_put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
 }
 
 static int write_all(int fd, const void *p, size_t n, XXH3_state_t *state)
@@ -143,7 +107,7 @@ hdb_status hdb__ivfpq_save(const hdb__ivfpq *idx, const char *path, hdb_error *e
     return hdb__fail(err, HDB_INVALID_ARGUMENT, "ivfpq save: missing argument");
   if (!idx->trained)
     return hdb__fail(err, HDB_INVALID_ARGUMENT, "ivfpq save: index is not trained");
-  if (!host_little_endian())
+  if (!hdb__vec_host_le())
     return hdb__fail(err, HDB_NOT_SUPPORTED, "ivfpq save: big-endian hosts are not supported");
   layout L;
   compute_layout(idx->nlist, idx->dim, idx->m, idx->n_total, &L);
@@ -169,22 +133,22 @@ hdb_status hdb__ivfpq_save(const hdb__ivfpq *idx, const char *path, hdb_error *e
   unsigned char h[HDR_SIZE];
   memset(h, 0, HDR_SIZE);
   memcpy(h, MAGIC, 8);
-  put32(h + 8, FORMAT_VERSION);
-  put32(h + 12, HDR_SIZE);
-  put32(h + 16, idx->dim);
-  put32(h + 20, (uint32_t)idx->metric);
-  put32(h + 24, idx->nlist);
-  put32(h + 28, idx->m);
-  put32(h + 32, HDB__IVFPQ_NBITS);
-  put32(h + 36, idx->nprobe);
-  put32(h + 40, idx->refine);
-  put32(h + 44, idx->train_sample);
-  put64(h + 48, idx->seed);
-  put64(h + 56, idx->n_total);
-  put64(h + 64, idx->n_deleted);
+  hdb__vec_put32(h + 8, FORMAT_VERSION);
+  hdb__vec_put32(h + 12, HDR_SIZE);
+  hdb__vec_put32(h + 16, idx->dim);
+  hdb__vec_put32(h + 20, (uint32_t)idx->metric);
+  hdb__vec_put32(h + 24, idx->nlist);
+  hdb__vec_put32(h + 28, idx->m);
+  hdb__vec_put32(h + 32, HDB__IVFPQ_NBITS);
+  hdb__vec_put32(h + 36, idx->nprobe);
+  hdb__vec_put32(h + 40, idx->refine);
+  hdb__vec_put32(h + 44, idx->train_sample);
+  hdb__vec_put64(h + 48, idx->seed);
+  hdb__vec_put64(h + 56, idx->n_total);
+  hdb__vec_put64(h + 64, idx->n_deleted);
   for (int i = 0; i < N_SECTIONS; i++)
-    put64(h + OFF_SECTIONS + 8 * i, L.off[i]);
-  put64(h + OFF_FILE_SIZE, L.file_size);
+    hdb__vec_put64(h + OFF_SECTIONS + 8 * i, L.off[i]);
+  hdb__vec_put64(h + OFF_FILE_SIZE, L.file_size);
   XXH3_state_t state, hdr_state;
   XXH3_64bits_reset(&state);
   XXH3_64bits_reset(&hdr_state);
@@ -217,8 +181,8 @@ hdb_status hdb__ivfpq_save(const hdb__ivfpq *idx, const char *path, hdb_error *e
   for (uint32_t l = 0; l < idx->nlist; l++)
     if (write_all(fd, idx->lists[l].deleted, idx->lists[l].n, &state))
       goto io_error;
-  put64(h + OFF_BODY_SUM, XXH3_64bits_digest(&state));
-  put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
+  hdb__vec_put64(h + OFF_BODY_SUM, XXH3_64bits_digest(&state));
+  hdb__vec_put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
   if (pwrite(fd, h, HDR_SIZE, 0) != (ssize_t)HDR_SIZE || fsync(fd) != 0)
     goto io_error;
   if (close(fd) != 0) {
@@ -270,32 +234,32 @@ static int all_finite(const unsigned char *p, uint64_t count)
 
 static hdb_status open_view(const unsigned char *b, size_t len, hdb__ivfpq **out, hdb_error *err)
 {
-  if (!host_little_endian())
+  if (!hdb__vec_host_le())
     return hdb__fail(err, HDB_NOT_SUPPORTED, "ivfpq open: big-endian hosts are not supported");
   if (len < HDR_SIZE)
     return CORRUPT("%zu bytes, shorter than the header", len);
   if (memcmp(b, MAGIC, 8) != 0)
     return CORRUPT("bad magic");
-  uint32_t version = get32(b + 8);
+  uint32_t version = hdb__vec_get32(b + 8);
   if (version > FORMAT_VERSION)
     return hdb__fail(err, HDB_NOT_SUPPORTED, "ivfpq file: format version %u is newer than %u",
                      version, FORMAT_VERSION);
-  if (version == 0 || get32(b + 12) != HDR_SIZE)
+  if (version == 0 || hdb__vec_get32(b + 12) != HDR_SIZE)
     return CORRUPT("bad version or header size");
-  if (get64(b + OFF_HDR_SUM) != XXH3_64bits(b, OFF_HDR_SUM))
+  if (hdb__vec_get64(b + OFF_HDR_SUM) != XXH3_64bits(b, OFF_HDR_SUM))
     return CORRUPT("header checksum mismatch");
   for (size_t i = OFF_HDR_SUM + 8; i < HDR_SIZE; i++)
     if (b[i] != 0)
       return CORRUPT("reserved header byte %zu is not zero", i);
-  if (get64(b + OFF_FILE_SIZE) != len)
+  if (hdb__vec_get64(b + OFF_FILE_SIZE) != len)
     return CORRUPT("file is %zu bytes, header says %llu", len,
-                   (unsigned long long)get64(b + OFF_FILE_SIZE));
-  if (get64(b + OFF_BODY_SUM) != XXH3_64bits(b + HDR_SIZE, len - HDR_SIZE))
+                   (unsigned long long)hdb__vec_get64(b + OFF_FILE_SIZE));
+  if (hdb__vec_get64(b + OFF_BODY_SUM) != XXH3_64bits(b + HDR_SIZE, len - HDR_SIZE))
     return CORRUPT("body checksum mismatch");
 
-  uint32_t dim = get32(b + 16), metric = get32(b + 20), nlist = get32(b + 24), m = get32(b + 28);
-  uint32_t nbits = get32(b + 32), nprobe = get32(b + 36), refine = get32(b + 40);
-  uint64_t n = get64(b + 56), n_deleted = get64(b + 64);
+  uint32_t dim = hdb__vec_get32(b + 16), metric = hdb__vec_get32(b + 20), nlist = hdb__vec_get32(b + 24), m = hdb__vec_get32(b + 28);
+  uint32_t nbits = hdb__vec_get32(b + 32), nprobe = hdb__vec_get32(b + 36), refine = hdb__vec_get32(b + 40);
+  uint64_t n = hdb__vec_get64(b + 56), n_deleted = hdb__vec_get64(b + 64);
   if (dim == 0 || dim > HDB_MAX_VECTOR_DIM)
     return CORRUPT("dimension %u", dim);
   if (metric != HDB_METRIC_L2 && metric != HDB_METRIC_COSINE && metric != HDB_METRIC_DOT)
@@ -310,19 +274,19 @@ static hdb_status open_view(const unsigned char *b, size_t len, hdb__ivfpq **out
   layout L;
   compute_layout(nlist, dim, m, n, &L);
   for (int i = 0; i < N_SECTIONS; i++)
-    if (get64(b + OFF_SECTIONS + 8 * i) != L.off[i])
+    if (hdb__vec_get64(b + OFF_SECTIONS + 8 * i) != L.off[i])
       return CORRUPT("section %d at %llu, expected %llu", i,
-                     (unsigned long long)get64(b + OFF_SECTIONS + 8 * i),
+                     (unsigned long long)hdb__vec_get64(b + OFF_SECTIONS + 8 * i),
                      (unsigned long long)L.off[i]);
   if (L.file_size != len)
     return CORRUPT("sections end at %llu, file is %zu bytes", (unsigned long long)L.file_size,
                    len);
   /* every section now lies inside the buffer */
   const unsigned char *offs = b + L.off[2], *del = b + L.off[5];
-  if (get64(offs) != 0 || get64(offs + (size_t)nlist * 8) != n)
+  if (hdb__vec_get64(offs) != 0 || hdb__vec_get64(offs + (size_t)nlist * 8) != n)
     return CORRUPT("list offsets do not span the %llu entries", (unsigned long long)n);
   for (uint32_t l = 0; l < nlist; l++) {
-    uint64_t a = get64(offs + (size_t)l * 8), z = get64(offs + (size_t)(l + 1) * 8);
+    uint64_t a = hdb__vec_get64(offs + (size_t)l * 8), z = hdb__vec_get64(offs + (size_t)(l + 1) * 8);
     if (z < a || z > n || z - a > UINT32_MAX)
       return CORRUPT("list %u spans [%llu, %llu)", l, (unsigned long long)a,
                      (unsigned long long)z);
@@ -340,7 +304,7 @@ static hdb_status open_view(const unsigned char *b, size_t len, hdb__ivfpq **out
     return CORRUPT("a centroid is not finite");
 
   hdb__ivfpq_params p = {.nlist = nlist, .m = m, .nprobe = nprobe, .refine = refine,
-                         .train_sample = get32(b + 44), .seed = get64(b + 48)};
+                         .train_sample = hdb__vec_get32(b + 44), .seed = hdb__vec_get64(b + 48)};
   hdb__ivfpq *x = NULL;
   hdb_status st = hdb__ivfpq_new(dim, (hdb_metric)metric, &p, &x, err);
   if (st != HDB_OK)
@@ -356,7 +320,7 @@ static hdb_status open_view(const unsigned char *b, size_t len, hdb__ivfpq **out
   if (hdb__ivfpq_derive(x) != 0)
     goto nomem;
   for (uint32_t l = 0; l < nlist; l++) {
-    uint64_t a = get64(offs + (size_t)l * 8), z = get64(offs + (size_t)(l + 1) * 8);
+    uint64_t a = hdb__vec_get64(offs + (size_t)l * 8), z = hdb__vec_get64(offs + (size_t)(l + 1) * 8);
     hdb__ivf_list *li = &x->lists[l];
     if (z == a)
       continue;

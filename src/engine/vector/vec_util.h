@@ -1,8 +1,8 @@
 /*
  * vec_util.h - pieces shared by the vector engine's search paths: the hit
  * type and its total order, a bounded top-k heap, the row-eligibility
- * filter, aligned allocation through the library allocator, and the CPU
- * count.
+ * filter, aligned allocation through the library allocator, the CPU
+ * count, and the little-endian byte helpers of the index file formats.
  *
  * Invariants:
  *  1. Hits are ordered by (distance, id) ascending: smaller is closer and
@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hanzodb.h"
 
@@ -121,5 +122,44 @@ void hdb__vec_free_aligned(void *p);
 
 /* Online CPUs, at least 1. */
 uint32_t hdb__vec_cpu_count(void);
+
+/* Little-endian integers in the index files (vec_hnsw_io.c, vec_ivfpq_io.c),
+ * byte by byte so any host reads and writes the same bytes. */
+static inline void hdb__vec_put32(unsigned char *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void hdb__vec_put64(unsigned char *p, uint64_t v)
+{
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t hdb__vec_get32(const unsigned char *p)
+{
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+static inline uint64_t hdb__vec_get64(const unsigned char *p)
+{
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+/* 1 on a little-endian host: float sections can then be used in place. */
+static inline int hdb__vec_host_le(void)
+{
+  const uint16_t one = 1;
+  unsigned char b;
+  memcpy(&b, &one, 1);
+  return b == 1;
+}
 
 #endif
