@@ -157,29 +157,7 @@ hdb_status hdb__hnsw_save(const hdb__hnsw *idx, const char *path, hdb_error *err
   }
   hdb__vec_put64(h + OFF_BODY_SUM, XXH3_64bits_digest(&state));
   hdb__vec_put64(h + OFF_HDR_SUM, XXH3_64bits(h, OFF_HDR_SUM));
-  if (pwrite(fd, h, HDR_SIZE, 0) != (ssize_t)HDR_SIZE || fsync(fd) != 0)
-    goto io_error;
-  if (close(fd) != 0) {
-    fd = -1;
-    goto io_error;
-  }
-  fd = -1;
-  if (rename(tmp, path) != 0) {
-    st = hdb__fail(err, HDB_IO, "hnsw save: cannot rename to '%s': %s", path, strerror(errno));
-    unlink(tmp);
-    goto cleanup;
-  }
-  /* make the rename durable: fsync the directory */
-  {
-    char *slash = strrchr(tmp, '/');
-    if (slash != NULL)
-      *slash = '\0';
-    int dfd = open(slash ? (slash == tmp ? "/" : tmp) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)fsync(dfd);
-      close(dfd);
-    }
-  }
+  st = hdb__vec_file_publish(fd, h, HDR_SIZE, tmp, path, "hnsw save", err);
   goto cleanup;
 
 io_error:

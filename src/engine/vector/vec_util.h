@@ -162,4 +162,13 @@ static inline int hdb__vec_host_le(void)
   return b == 1;
 }
 
+/* The last step of saving an index file (vec_hnsw_io.c, vec_ivfpq_io.c):
+ * writes the hdr_size-byte header h at offset 0 of fd (the body is
+ * written), fsyncs and closes fd, renames tmp to path and fsyncs the
+ * directory, so the file appears whole or not at all. fd is closed and,
+ * on failure, tmp removed, whatever happens; `what` prefixes messages
+ * ("hnsw save"). */
+hdb_status hdb__vec_file_publish(int fd, const unsigned char *h, size_t hdr_size, char *tmp,
+                                 const char *path, const char *what, hdb_error *err);
+
 #endif
