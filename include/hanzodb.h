@@ -225,6 +225,17 @@ hdb_status hdb_record_set_json(hdb_record *r, const char *field, const char *jso
 hdb_status hdb_record_set_vector(hdb_record *r, const char *field, const float *v, uint32_t dim);
 /* Copies any value view (e.g. one read from another record). */
 hdb_status hdb_record_set(hdb_record *r, const char *field, const hdb_value *v);
+/* Zero-copy setters for bulk loads of large vectors and blobs (embeddings,
+ * images, audio): the record refers to the caller's memory instead of
+ * copying it, the way SQLite's SQLITE_STATIC binds do. The caller keeps it
+ * valid and unchanged until the record is freed or the field replaced or
+ * removed; the library never writes to it or frees it. Checks are those of
+ * the copying setters (a vector is checked for NaN/Inf here, once).
+ * hdb_record_clone, and every backend that keeps a record, copies the
+ * payload, so the memory may be reused as soon as the write returns. */
+hdb_status hdb_record_set_vector_ref(hdb_record *r, const char *field, const float *v,
+                                     uint32_t dim);
+hdb_status hdb_record_set_blob_ref(hdb_record *r, const char *field, const void *p, size_t len);
 /* Removes a field; HDB_NOT_FOUND when it is not there. */
 hdb_status hdb_record_unset(hdb_record *r, const char *field);
 

@@ -10,8 +10,11 @@
  *
  * Public setters check what they are given (names, UTF-8, JSON, vector
  * finiteness); hdb__record_put_owned is the unchecked internal path for
- * code that already holds valid values (backends, the JSON reader).
+ * code that already holds valid values (backends, the JSON reader). A
+ * vector the setter checked carries hdb__field.finite, so that writers do
+ * not read it all again to check it (hdb__record_vector_finite).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -126,10 +129,22 @@ hdb_record *hdb_record_new(const char *id)
   return r;
 }
 
+/* Lets go of f's payload: freed when owned, forgotten when borrowed. */
+static void field_release(hdb__field *f)
+{
+  if (f->borrowed) {
+    memset(&f->value, 0, sizeof f->value);
+    f->value.type = HDB_TYPE_NULL;
+    f->borrowed = 0;
+  } else {
+    hdb__value_release(&f->value);
+  }
+}
+
 static void fields_free(hdb__field *fields, size_t n)
 {
   for (size_t i = 0; i < n; i++)
-    hdb__value_release(&fields[i].value);
+    field_release(&fields[i]);
   hdb__free_mem(fields);
 }
 
@@ -291,10 +306,72 @@ long hdb__record_find(const hdb_record *r, const char *name)
   return -1;
 }
 
+int hdb__record_vector_finite(const hdb__field *f)
+{
+  return f->finite ||
+         hdb__vector_first_nonfinite(f->value.as.vector.data, f->value.as.vector.dim) < 0;
+}
+
 const hdb_value *hdb__record_value(const hdb_record *r, const char *name)
 {
   long i = hdb__record_find(r, name);
   return i < 0 ? NULL : &r->fields[i].value;
+}
+
+/* 1 when p points into f's owned vector or blob payload. */
+static int inside_payload(const hdb__field *f, const void *p)
+{
+  size_t size;
+  if (f->borrowed)
+    return 0;
+  if (f->value.type == HDB_TYPE_VECTOR)
+    size = (size_t)f->value.as.vector.dim * sizeof(float);
+  else if (f->value.type == HDB_TYPE_BLOB)
+    size = f->value.as.blob.len;
+  else
+    return 0;
+  uintptr_t at = (uintptr_t)p, lo = (uintptr_t)f->value.as.blob.data;
+  return at >= lo && at < lo + size;
+}
+
+/* Moves v into field `name`, with the flags of hdb__field. On failure an
+ * owned v is released and the record is as it was. */
+static hdb_status put(hdb_record *r, const char *name, hdb_value *v, unsigned char finite,
+                      unsigned char borrowed)
+{
+  hdb__field moved = {.value = *v, .finite = finite, .borrowed = borrowed};
+  v->type = HDB_TYPE_NULL; /* ownership moved */
+  long i = hdb__record_find(r, name);
+  if (i >= 0 && borrowed && inside_payload(&r->fields[i], moved.value.as.blob.data)) {
+    /* A _ref setter given memory of the very payload it replaces, which
+     * is about to be freed: the field gets a copy instead. */
+    if (hdb__value_copy(&moved.value, &moved.value) != HDB_OK)
+      return HDB_NOMEM;
+    moved.borrowed = 0;
+  }
+  if (i >= 0) {
+    field_release(&r->fields[i]);
+    moved.name = r->fields[i].name;
+    r->fields[i] = moved;
+    return HDB_OK;
+  }
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 8;
+    hdb__field *f = hdb__realloc(r->fields, cap * sizeof *f);
+    if (f == NULL) {
+      field_release(&moved);
+      return HDB_NOMEM;
+    }
+    r->fields = f;
+    r->cap = cap;
+  }
+  moved.name = name_store(r, name);
+  if (moved.name == NULL) {
+    field_release(&moved);
+    return HDB_NOMEM;
+  }
+  r->fields[r->n++] = moved;
+  return HDB_OK;
 }
 
 hdb_status hdb__record_put_owned(hdb_record *r, const char *name, hdb_value *v)
@@ -303,32 +380,19 @@ hdb_status hdb__record_put_owned(hdb_record *r, const char *name, hdb_value *v)
     hdb__value_release(v);
     return HDB_INVALID_ARGUMENT;
   }
-  long i = hdb__record_find(r, name);
-  if (i >= 0) {
-    hdb__value_release(&r->fields[i].value);
-    r->fields[i].value = *v;
-    v->type = HDB_TYPE_NULL; /* ownership moved */
+  return put(r, name, v, 0, 0);
+}
+
+hdb_status hdb__record_detach(hdb_record *r, size_t i)
+{
+  hdb__field *f = &r->fields[i];
+  if (!f->borrowed)
     return HDB_OK;
-  }
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 8;
-    hdb__field *f = hdb__realloc(r->fields, cap * sizeof *f);
-    if (f == NULL) {
-      hdb__value_release(v);
-      return HDB_NOMEM;
-    }
-    r->fields = f;
-    r->cap = cap;
-  }
-  char *stored = name_store(r, name);
-  if (stored == NULL) {
-    hdb__value_release(v);
+  hdb_value copy;
+  if (hdb__value_copy(&copy, &f->value) != HDB_OK)
     return HDB_NOMEM;
-  }
-  r->fields[r->n].name = stored;
-  r->fields[r->n].value = *v;
-  r->n++;
-  v->type = HDB_TYPE_NULL;
+  f->value = copy;
+  f->borrowed = 0;
   return HDB_OK;
 }
 
@@ -349,8 +413,7 @@ hdb_record *hdb__record_project(const hdb_record *src, const char *const *fields
       f = &src->fields[k];
     }
     hdb_value v;
-    if (hdb__value_copy(&v, &f->value) != HDB_OK ||
-        hdb__record_put_owned(r, f->name, &v) != HDB_OK) {
+    if (hdb__value_copy(&v, &f->value) != HDB_OK || put(r, f->name, &v, f->finite, 0) != HDB_OK) {
       hdb_record_free(r);
       return NULL;
     }
@@ -361,7 +424,7 @@ hdb_record *hdb__record_project(const hdb_record *src, const char *const *fields
 static void remove_at(hdb_record *r, size_t i)
 {
   r->names_dead += strlen(r->fields[i].name) + 1;
-  hdb__value_release(&r->fields[i].value);
+  field_release(&r->fields[i]);
   memmove(&r->fields[i], &r->fields[i + 1], (r->n - i - 1) * sizeof r->fields[0]);
   r->n--;
 }
@@ -383,7 +446,7 @@ hdb_status hdb__record_apply_patch(hdb_record *dst, const hdb_record *patch)
     hdb_value v;
     hdb_status st = hdb__value_copy(&v, &f->value);
     if (st == HDB_OK)
-      st = hdb__record_put_owned(tmp, f->name, &v);
+      st = put(tmp, f->name, &v, f->finite, 0);
     if (st != HDB_OK) {
       hdb_record_free(tmp);
       return st;
@@ -451,7 +514,7 @@ hdb_status hdb_record_set(hdb_record *r, const char *field, const hdb_value *v)
       return HDB_NOT_FINITE;
     if (hdb__value_copy(&owned, v) != HDB_OK)
       return HDB_NOMEM;
-    break;
+    return put(r, field, &owned, 1, 0); /* checked above, and the record owns the copy */
   default:
     return HDB_INVALID_ARGUMENT;
   }
@@ -522,6 +585,29 @@ hdb_status hdb_record_set_vector(hdb_record *r, const char *field, const float *
 {
   hdb_value v = {.type = HDB_TYPE_VECTOR, .as.vector = {vec, dim}};
   return hdb_record_set(r, field, &v);
+}
+
+hdb_status hdb_record_set_vector_ref(hdb_record *r, const char *field, const float *vec,
+                                     uint32_t dim)
+{
+  if (r == NULL || !field_name_ok(field) || vec == NULL || dim == 0 || dim > HDB_MAX_VECTOR_DIM)
+    return HDB_INVALID_ARGUMENT;
+  if (hdb__vector_first_nonfinite(vec, dim) >= 0)
+    return HDB_NOT_FINITE;
+  hdb_value v = {.type = HDB_TYPE_VECTOR, .as.vector = {vec, dim}};
+  /* finite: checked above, and the caller keeps the memory unchanged
+   * (the contract of the _ref setters). */
+  return put(r, field, &v, 1, 1);
+}
+
+hdb_status hdb_record_set_blob_ref(hdb_record *r, const char *field, const void *p, size_t len)
+{
+  if (len == 0)
+    return hdb_record_set_blob(r, field, p, 0); /* nothing to share */
+  if (r == NULL || !field_name_ok(field) || p == NULL)
+    return HDB_INVALID_ARGUMENT;
+  hdb_value v = {.type = HDB_TYPE_BLOB, .as.blob = {p, len}};
+  return put(r, field, &v, 0, 1);
 }
 
 hdb_status hdb_record_unset(hdb_record *r, const char *field)

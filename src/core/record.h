@@ -13,6 +13,14 @@
 typedef struct hdb__field {
   char *name;    /* in the record's name blocks (never freed on its own) */
   hdb_value value; /* owned payload */
+  /* 1: value is a vector hdb_record_set found finite. The record owns its
+   * copy and nothing in the library writes to it, so it stays finite;
+   * clones carry the flag. 0: not known (rows decoded by backends, JSON,
+   * views); check before storing. */
+  unsigned char finite;
+  /* 1: the payload is the caller's memory (hdb_record_set_*_ref): read,
+   * never written or freed here; clones get their own copy. */
+  unsigned char borrowed;
 } hdb__field;
 
 /* Field names live in a few blocks per record instead of one allocation
@@ -32,11 +40,17 @@ struct hdb_record {
 size_t hdb__record_name_bytes(const hdb_record *r);
 /* Index of the field, or -1. */
 long hdb__record_find(const hdb_record *r, const char *name);
+/* 1 when field f's vector is finite: known (f->finite) or checked now. */
+int hdb__record_vector_finite(const hdb__field *f);
 /* Field value or NULL when absent (borrowed). */
 const hdb_value *hdb__record_value(const hdb_record *r, const char *name);
 /* Moves ownership of v's payload into the record (replacing any field of
  * that name). On failure v is released. */
 hdb_status hdb__record_put_owned(hdb_record *r, const char *name, hdb_value *v);
+/* Makes field i own its payload (a copy of borrowed memory), so that code
+ * that releases or rewrites payloads (hdb__value_conform) may work on it.
+ * HDB_NOMEM leaves the record as it was. */
+hdb_status hdb__record_detach(hdb_record *r, size_t i);
 /* New record holding only the id and the listed fields of src (all when
  * fields is NULL); owned. */
 hdb_record *hdb__record_project(const hdb_record *src, const char *const *fields, size_t n);

@@ -180,7 +180,12 @@ hdb_status hdb__schema_conform(const hdb_schema *s, const char *table, hdb_recor
     hdb_status st;
     if (col == NULL)
       st = hdb__fail(err, HDB_NO_FIELD, "no column '%s'", f->name);
-    else
+    else if (f->finite && col->type == HDB_TYPE_VECTOR && f->value.type == HDB_TYPE_VECTOR &&
+             f->value.as.vector.dim == col->dim)
+      st = HDB_OK; /* checked when it was set (record.h) */
+    else if (f->value.type != col->type && (st = hdb__record_detach(rec, i)) != HDB_OK)
+      st = hdb__fail(err, st, "out of memory converting field '%s'", f->name);
+    else /* a conversion releases the old payload: owned, see above */
       st = hdb__value_conform(&f->value, col->type, col->dim, NULL, f->name, err);
     if (st != HDB_OK) {
       if (rec->id != NULL)

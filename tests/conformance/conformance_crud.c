@@ -535,6 +535,93 @@ static void test_crud_batch_atomicity(void **state) {
   assert_int_equal(COUNT(db, "cf_atom", NULL), 3);
 }
 
+/* The zero-copy setters (hdb_record_set_vector_ref / _blob_ref): every
+ * backend copies what it keeps, so the caller's buffers may be reused once
+ * the write returns; rows read back equal those written with the copying
+ * setters, through insert, upsert, a schemaless table, a conversion to a
+ * json column, and (where supported) a transaction. */
+static void zero_copy_batch(hdb *db, const char *table, int upsert, int json_col) {
+  enum { N = 40, DIM = 16 };
+  static float vecs[N][DIM];
+  static unsigned char blobs[N][64];
+  hdb_record *by_ref[N], *by_copy[N];
+  char id[32];
+  for (int i = 0; i < N; i++) {
+    for (int d = 0; d < DIM; d++) vecs[i][d] = (float)(i * DIM + d) * 0.25f - 7.f;
+    for (int b = 0; b < 64; b++) blobs[i][b] = (unsigned char)(i * 31 + b * 7);
+    snprintf(id, sizeof id, "ref%02d", i);
+    by_ref[i] = conf_rec(id);
+    assert_int_equal(hdb_record_set_vector_ref(by_ref[i], "v", vecs[i], DIM), HDB_OK);
+    assert_int_equal(hdb_record_set_blob_ref(by_ref[i], json_col ? "j" : "bl", blobs[i], 64),
+                     HDB_OK);
+    snprintf(id, sizeof id, "copy%02d", i);
+    by_copy[i] = conf_rec(id);
+    conf_set_vec(by_copy[i], "v", vecs[i], DIM);
+    conf_set_blob(by_copy[i], json_col ? "j" : "bl", blobs[i], 64);
+  }
+  /* The record reads the caller's memory: no copy was made. */
+  hdb_value seen;
+  assert_int_equal(hdb_record_get(by_ref[3], "v", &seen), HDB_OK);
+  assert_ptr_equal(seen.as.vector.data, vecs[3]);
+  CHECK(db, upsert ? hdb_upsert(db, table, by_ref, N) : hdb_insert(db, table, by_ref, N));
+  CHECK(db, upsert ? hdb_upsert(db, table, by_copy, N) : hdb_insert(db, table, by_copy, N));
+  conf_free_recs(by_ref, N);
+  conf_free_recs(by_copy, N);
+  float want_v[DIM];
+  unsigned char want_b[64];
+  memcpy(want_v, vecs[7], sizeof want_v);
+  memcpy(want_b, blobs[7], sizeof want_b);
+  memset(vecs, 0x7f, sizeof vecs); /* reused: nothing stored may change */
+  memset(blobs, 0xee, sizeof blobs);
+  hdb_record *a = GET(db, table, "ref07"), *b = GET(db, table, "copy07");
+  FIELD_VEC(a, "v", want_v, DIM);
+  FIELD_VEC(b, "v", want_v, DIM);
+  if (json_col) {
+    hdb_value ja, jb;
+    assert_int_equal(hdb_record_get(a, "j", &ja), HDB_OK);
+    assert_int_equal(hdb_record_get(b, "j", &jb), HDB_OK);
+    assert_int_equal(ja.type, HDB_TYPE_JSON);
+    assert_int_equal(ja.as.text.len, jb.as.text.len);
+    assert_memory_equal(ja.as.text.data, jb.as.text.data, ja.as.text.len);
+  } else {
+    FIELD_BLOB(a, "bl", want_b, 64);
+    FIELD_BLOB(b, "bl", want_b, 64);
+  }
+  hdb_record_free(a);
+  hdb_record_free(b);
+}
+
+static void test_crud_zero_copy_setters(void **state) {
+  (void)state;
+  hdb *db = conf_db;
+  CREATE_TABLE(db, "cf_zc", "{\"v\":\"vector(16,l2)\",\"bl\":\"blob\"}");
+  zero_copy_batch(db, "cf_zc", 0, 0);
+  zero_copy_batch(db, "cf_zc", 1, 0); /* the same ids again, replaced */
+  assert_int_equal(COUNT(db, "cf_zc", NULL), 80);
+  CREATE_TABLE(db, "cf_zc_json", "{\"v\":\"vector(16,l2)\",\"j\":\"json\"}");
+  zero_copy_batch(db, "cf_zc_json", 0, 1);
+  if (conf_has(HDB_CAP_SCHEMALESS)) {
+    CREATE_TABLE(db, "cf_zc_free", NULL);
+    zero_copy_batch(db, "cf_zc_free", 0, 0);
+  }
+  if (conf_has(HDB_CAP_TRANSACTIONS)) {
+    CREATE_TABLE(db, "cf_zc_txn", "{\"v\":\"vector(16,l2)\",\"bl\":\"blob\"}");
+    CHECK(db, hdb_begin(db));
+    zero_copy_batch(db, "cf_zc_txn", 0, 0);
+    CHECK(db, hdb_commit(db));
+    assert_int_equal(COUNT(db, "cf_zc_txn", NULL), 80);
+  }
+  /* Checked like the copying setters. */
+  hdb_record *r = conf_rec("bad");
+  const float nanv[3] = {1.f, NAN, 0.f};
+  assert_int_equal(hdb_record_set_vector_ref(r, "v", nanv, 3), HDB_NOT_FINITE);
+  assert_int_equal(hdb_record_set_vector_ref(r, "v", NULL, 3), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_set_vector_ref(r, "1v", nanv, 1), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_set_blob_ref(r, "bl", NULL, 4), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_field_count(r), 0);
+  hdb_record_free(r);
+}
+
 int conf_run_crud(void) {
   static const struct CMUnitTest tests[] = {
       CONF_T(test_crud_roundtrip_every_type),
@@ -545,6 +632,7 @@ int conf_run_crud(void) {
       CONF_T(test_crud_update_where),
       CONF_T(test_crud_delete),
       CONF_T(test_crud_batch_atomicity),
+      CONF_T(test_crud_zero_copy_setters),
   };
   return CONF_RUN_GROUP("crud", tests);
 }

@@ -677,6 +677,96 @@ static void test_allocation_failures(void **state) {
   hdb_schema_free(s);
 }
 
+/* Table definitions cached per handle follow every create/drop of any
+ * handle on the same database: a table recreated with its columns in
+ * another order (same types, so DuckDB itself would accept rows in the old
+ * order) gets each value into its own column; a drop and create inside a
+ * transaction shows to the other handle only once committed, and not at
+ * all when rolled back. */
+static hdb_schema *schema_of(const char *json) {
+  hdb_schema *s = NULL;
+  assert_int_equal(hdb_schema_from_json(json, &s, NULL), HDB_OK);
+  return s;
+}
+
+static void put_ab(hdb *db, const char *id, int64_t a, int64_t b) {
+  hdb_record *r = hdb_record_new(id);
+  hdb_record_set_int(r, "a", a);
+  hdb_record_set_int(r, "b", b);
+  OK(db, hdb_insert(db, "tc", &r, 1));
+  hdb_record_free(r);
+}
+
+static void expect_ab(hdb *db, const char *id, int64_t a, int64_t b) {
+  hdb_record *r = NULL;
+  OK(db, hdb_get(db, "tc", id, &r));
+  hdb_value v;
+  assert_int_equal(hdb_record_get(r, "a", &v), HDB_OK);
+  assert_int_equal(v.as.i, a);
+  assert_int_equal(hdb_record_get(r, "b", &v), HDB_OK);
+  assert_int_equal(v.as.i, b);
+  hdb_record_free(r);
+}
+
+static void recreate(hdb *db, const char *json) {
+  hdb_schema *s = schema_of(json);
+  OK(db, hdb_table_drop(db, "tc", 0));
+  OK(db, hdb_table_create(db, "tc", s, 0));
+  hdb_schema_free(s);
+}
+
+static void test_table_cache_follows_ddl(void **state) {
+  (void)state;
+  const char *url = fresh_url("table_cache");
+  hdb *a = open_ok(url), *b = open_ok(url);
+  hdb_schema *s = schema_of("{\"a\":\"int\",\"b\":\"int\"}");
+  OK(a, hdb_table_create(a, "tc", s, 0));
+  hdb_schema_free(s);
+  put_ab(a, "r1", 1, 2); /* a caches (a, b) */
+  expect_ab(a, "r1", 1, 2);
+
+  recreate(b, "{\"b\":\"int\",\"a\":\"int\"}");
+  put_ab(a, "r2", 3, 4);
+  expect_ab(a, "r2", 3, 4);
+  expect_ab(b, "r2", 3, 4);
+
+  /* Inside b's transaction: a keeps the committed definition until the
+   * commit, and b sees its own. */
+  OK(b, hdb_begin(b));
+  recreate(b, "{\"a\":\"int\",\"b\":\"int\",\"c\":\"text\"}");
+  put_ab(b, "t1", 5, 6);
+  hdb_schema *seen = NULL;
+  OK(a, hdb_table_schema(a, "tc", &seen));
+  assert_int_equal(hdb_schema_column_count(seen), 2);
+  hdb_schema_free(seen);
+  OK(b, hdb_commit(b));
+  OK(a, hdb_table_schema(a, "tc", &seen));
+  assert_int_equal(hdb_schema_column_count(seen), 3);
+  hdb_schema_free(seen);
+  put_ab(a, "r3", 7, 8);
+  expect_ab(a, "r3", 7, 8);
+  expect_ab(a, "t1", 5, 6);
+
+  /* Rolled back: the definition a caches stays right. */
+  OK(b, hdb_begin(b));
+  recreate(b, "{\"b\":\"int\",\"a\":\"int\"}");
+  OK(b, hdb_rollback(b));
+  put_ab(a, "r4", 9, 10);
+  expect_ab(b, "r4", 9, 10);
+  OK(b, hdb_table_schema(b, "tc", &seen));
+  assert_int_equal(hdb_schema_column_count(seen), 3);
+  hdb_schema_free(seen);
+
+  /* Dropped by b: a's next call names the missing table. */
+  OK(b, hdb_table_drop(b, "tc", 0));
+  hdb_record *r = hdb_record_new("x");
+  hdb_record_set_int(r, "a", 1);
+  assert_int_equal(hdb_insert(a, "tc", &r, 1), HDB_NO_TABLE);
+  hdb_record_free(r);
+  hdb_close(a);
+  hdb_close(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_persistence_reopen),
@@ -688,6 +778,7 @@ int main(void) {
       cmocka_unit_test(test_cursor_outlives_handle),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_allocation_failures),
+      cmocka_unit_test(test_table_cache_follows_ddl),
   };
   return cmocka_run_group_tests_name("duckdb", tests, NULL, NULL);
 }

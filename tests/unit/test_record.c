@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/record.h"
+#include "core/schema.h"
 #include "core/value.h"
 #include "hanzodb.h"
 
@@ -420,6 +421,82 @@ static void test_nomem(void **state)
   }
 }
 
+/* Zero-copy setters: the record points at the caller's memory, never
+ * frees it (ASan reports a bad free of these stack arrays), and every copy
+ * or conversion made from it owns its bytes. */
+static void test_ref_setters(void **state)
+{
+  (void)state;
+  float vec[4] = {1, 2, 3, 4};
+  unsigned char blob[5] = {9, 8, 7, 6, 5};
+  hdb_record *r = hdb_record_new("r");
+  assert_int_equal(hdb_record_set_vector_ref(r, "v", vec, 4), HDB_OK);
+  assert_int_equal(hdb_record_set_blob_ref(r, "b", blob, 5), HDB_OK);
+  hdb_value v;
+  assert_int_equal(hdb_record_get(r, "v", &v), HDB_OK);
+  assert_ptr_equal(v.as.vector.data, vec);
+  assert_int_equal(r->fields[0].finite, 1);
+  assert_int_equal(r->fields[0].borrowed, 1);
+  assert_int_equal(hdb_record_get(r, "b", &v), HDB_OK);
+  assert_ptr_equal(v.as.blob.data, blob);
+
+  /* A clone owns copies. */
+  hdb_record *c = hdb_record_clone(r);
+  vec[0] = 100;
+  blob[0] = 0;
+  assert_int_equal(hdb_record_get(c, "v", &v), HDB_OK);
+  assert_true(v.as.vector.data != vec);
+  assert_true(v.as.vector.data[0] == 1.f);
+  assert_int_equal(c->fields[0].borrowed, 0);
+  assert_int_equal(c->fields[0].finite, 1);
+  assert_int_equal(hdb_record_get(c, "b", &v), HDB_OK);
+  assert_int_equal(((const unsigned char *)v.as.blob.data)[0], 9);
+
+  /* Replacing and removing borrowed fields frees nothing of the caller's. */
+  assert_int_equal(hdb_record_set_vector(r, "v", vec, 4), HDB_OK);
+  assert_int_equal(r->fields[0].borrowed, 0);
+  assert_int_equal(hdb_record_unset(r, "b"), HDB_OK);
+  assert_int_equal(hdb_record_set_blob_ref(r, "b", blob, 5), HDB_OK);
+  assert_int_equal(hdb_record_set_blob_ref(r, "b", blob + 1, 4), HDB_OK);
+
+  /* A _ref setter given the record's own payload of that very field gets
+   * a copy: the old payload is freed by the replacement. */
+  assert_int_equal(hdb_record_get(c, "v", &v), HDB_OK);
+  assert_int_equal(hdb_record_set_vector_ref(c, "v", v.as.vector.data + 1, 3), HDB_OK);
+  assert_int_equal(c->fields[0].borrowed, 0);
+  assert_int_equal(hdb_record_get(c, "v", &v), HDB_OK);
+  assert_int_equal(v.as.vector.dim, 3);
+  assert_true(v.as.vector.data[0] == 2.f && v.as.vector.data[2] == 4.f);
+
+  /* Conforming to a json column converts an owned copy. */
+  hdb_schema *s = NULL;
+  assert_int_equal(hdb_schema_from_json("{\"b\":\"json\",\"v\":\"vector(4,l2)\"}", &s, NULL),
+                   HDB_OK);
+  hdb_record *j = hdb_record_new("j");
+  assert_int_equal(hdb_record_set_blob_ref(j, "b", blob, 5), HDB_OK);
+  assert_int_equal(hdb_record_set_vector_ref(j, "v", vec, 4), HDB_OK);
+  assert_int_equal(hdb__schema_conform(s, "t", j, 1, NULL), HDB_OK);
+  assert_int_equal(hdb_record_get(j, "b", &v), HDB_OK);
+  assert_int_equal(v.type, HDB_TYPE_JSON);
+  assert_int_equal(j->fields[0].borrowed, 0);
+  assert_int_equal(j->fields[1].borrowed, 1); /* unchanged: nothing to convert */
+  hdb_record_free(j);
+  hdb_schema_free(s);
+
+  /* Checks. */
+  const float bad[2] = {1.f, INFINITY};
+  assert_int_equal(hdb_record_set_vector_ref(r, "w", bad, 2), HDB_NOT_FINITE);
+  assert_int_equal(hdb_record_set_vector_ref(r, "w", vec, 0), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_set_vector_ref(r, "id", vec, 4), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_set_vector_ref(NULL, "w", vec, 4), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_set_blob_ref(r, "w", NULL, 3), HDB_INVALID_ARGUMENT);
+  assert_int_equal(hdb_record_set_blob_ref(r, "w", NULL, 0), HDB_OK); /* empty: a copy */
+  assert_int_equal(hdb_record_get(r, "w", &v), HDB_OK);
+  assert_int_equal(v.as.blob.len, 0);
+  hdb_record_free(c);
+  hdb_record_free(r);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -428,7 +505,7 @@ int main(void)
       cmocka_unit_test(test_setter_errors), cmocka_unit_test(test_set_from_view),
       cmocka_unit_test(test_clone_project), cmocka_unit_test(test_patch),
       cmocka_unit_test(test_put_owned),     cmocka_unit_test(test_name_blocks),
-      cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_nomem),         cmocka_unit_test(test_ref_setters),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

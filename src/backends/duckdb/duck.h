@@ -42,6 +42,7 @@
 #define HDB_BACKENDS_DUCK_H
 
 #include <duckdb.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,10 @@
 typedef struct hdb__duck_shared {
   char *key; /* real path, or ":memory:" */
   duckdb_database db;
+  /* Catalog generation: bumped by every table create/drop of a handle on
+   * this database, and again when the transaction holding it ends, so
+   * that table caches of all handles reload (duck_schema.c). */
+  _Atomic uint64_t catalog_gen;
   size_t refs; /* handles and cursors; guarded by the registry mutex */
   int read_only;
   struct hdb__duck_shared *next;
@@ -79,6 +84,15 @@ typedef struct hdb__duck_stmt {
   uint64_t used; /* LRU clock */
 } hdb__duck_stmt;
 
+/* A table definition remembered by a connection (duck_schema.c). */
+#define HDB__DUCK_TABLE_CACHE 8
+typedef struct hdb__duck_cached_table {
+  char *name; /* owned; NULL: empty slot */
+  hdb_schema *schema; /* owned; NULL: schemaless */
+  uint64_t gen;  /* the catalog generation it was read under */
+  uint64_t used; /* LRU clock */
+} hdb__duck_cached_table;
+
 typedef struct hdb__duck_conn {
   hdb__duck_shared *shared;
   duckdb_connection con;
@@ -89,6 +103,15 @@ typedef struct hdb__duck_conn {
   char failed_msg[256];
   hdb__duck_stmt stmts[HDB__DUCK_STMT_CACHE];
   uint64_t clock;
+  hdb__duck_cached_table tables[HDB__DUCK_TABLE_CACHE];
+  int txn_ddl; /* the open user transaction created or dropped a table */
+  /* The data chunk of the last finished append and its column types,
+   * kept for the next append with the same types (duck_values.c): a
+   * chunk of 2,048 rows of a FLOAT[384] column is 3 MB to allocate and
+   * fault in, about 1 ms, as much as appending 500 rows. */
+  duckdb_data_chunk spare_chunk;
+  duckdb_logical_type *spare_types;
+  idx_t spare_ncols;
 } hdb__duck_conn;
 
 /* One more reference to the shared database (for cursors). */
@@ -145,9 +168,15 @@ typedef struct hdb__duck_table {
 void hdb__duck_ident(hdb__sql_buf *b, const char *name);
 /* Creates the catalog tables when missing and checks the format. */
 hdb_status hdb__duck_catalog_init(hdb__duck_conn *c, hdb_error *err);
-/* Loads a table's catalog entry; HDB_NO_TABLE naming it when missing. */
+/* Loads a table's catalog entry; HDB_NO_TABLE naming it when missing.
+ * Outside user transactions the entry comes from the connection's cache
+ * while the catalog generation it was read under is current. */
 hdb_status hdb__duck_table_load(hdb__duck_conn *c, const char *name, hdb__duck_table *t,
                                 hdb_error *err);
+/* A table was created or dropped on c, or a transaction that did so
+ * ended: every handle's cached definitions are stale. */
+void hdb__duck_catalog_changed(hdb__duck_conn *c);
+void hdb__duck_table_cache_free(hdb__duck_conn *c);
 void hdb__duck_table_free(hdb__duck_table *t);
 /* Checks a field used as a sort key / projection / group: a column, "id"
  * (when id_ok) or, with path_ok, a dotted path into a json column. Strict
@@ -179,6 +208,7 @@ hdb_status hdb__duck_bind(duckdb_prepared_statement st, idx_t i, const hdb_value
 /* Bulk appends through duckdb_append_data_chunk, one chunk of
  * duckdb_vector_size() rows at a time. */
 typedef struct hdb__duck_app {
+  hdb__duck_conn *conn; /* receives the chunk when the append is done */
   duckdb_appender app;
   duckdb_data_chunk chunk;
   duckdb_logical_type *types;
@@ -192,10 +222,16 @@ hdb_status hdb__duck_app_open(hdb__duck_conn *c, const hdb__duck_table *t, hdb__
 /* Appends a conformed record (strict: schema columns; schemaless: doc). */
 hdb_status hdb__duck_app_row(hdb__duck_app *a, const hdb__duck_table *t, const hdb_record *rec,
                              hdb_error *err);
+/* Appends a row of a strict table from its column values in schema order
+ * (vals[i] NULL: null), as hdb__sql_record_conforms hands them out. */
+hdb_status hdb__duck_app_row_values(hdb__duck_app *a, const hdb__duck_table *t, const char *id,
+                                    const hdb_value *const *vals, hdb_error *err);
 /* Flushes and closes; DuckDB's verdict (constraints) comes back here or
  * from app_row. On failure a->etype / a->emsg describe the DuckDB error. */
 hdb_status hdb__duck_app_close(hdb__duck_app *a, hdb_error *err);
 void hdb__duck_app_free(hdb__duck_app *a);
+/* Frees the connection's spare chunk (at close). */
+void hdb__duck_spare_free(hdb__duck_conn *c);
 
 /* What the columns of a result hold, for decoding rows into records:
  * column 0 is the id, columns 1..n the fields (or, schemaless, the doc). */

@@ -434,7 +434,10 @@ static void duck_close(void *conn) {
       duckdb_query(c->con, "ROLLBACK", &r);
       duckdb_destroy_result(&r);
     }
+    if (c->txn_ddl) hdb__duck_catalog_changed(c);
     stmt_cache_free(c);
+    hdb__duck_table_cache_free(c);
+    hdb__duck_spare_free(c);
     duckdb_disconnect(&c->con);
   }
   hdb__duck_shared_release(c->shared);

@@ -3,8 +3,11 @@
  * DuckDB's appender, get, update (patch) and remove.
  *
  * Writes are all-or-nothing. Every record is conformed (a private clone,
- * unless it already holds its columns' types: hdb__sql_record_conforms)
- * and the batch checked for repeated ids before DuckDB sees anything; then
+ * unless it already holds its columns' types: hdb__sql_record_conforms).
+ * An insert outside a user transaction does that in one pass, record by
+ * record right before its row is appended, inside our own transaction,
+ * which any failure rolls back (insert_streamed). Otherwise the batch is
+ * conformed and checked for repeated ids before DuckDB sees anything; then
  * one DuckDB transaction (the user's, or one of our own) holds:
  *   insert:  [inside a user transaction: a look-up of the batch's ids, so
  *            that a duplicate fails our check instead of DuckDB's
@@ -185,6 +188,89 @@ static int id_in(char **sorted, size_t n, const char *id) {
 /* Write                                                               */
 /* ------------------------------------------------------------------ */
 
+/* Names the first record of a failed insert whose id repeats in the batch
+ * or exists in the table (after the rollback); HDB_CONFLICT when neither
+ * holds any more (a concurrent writer whose row is gone again). */
+static hdb_status name_duplicate(hdb__duck_conn *c, const char *table,
+                                 hdb_record *const *records, size_t n, hdb_error *err) {
+  hdb_status st = HDB_OK;
+  size_t first = 0;
+  size_t rep = batch_repeat((const hdb_record *const *)records, n, &first, err, &st);
+  if (st != HDB_OK) return st;
+  if (rep != SIZE_MAX)
+    return hdb__fail(err, HDB_DUPLICATE_ID,
+                     "table '%s': id '%s' appears twice in the batch (records %zu and %zu)", table,
+                     records[rep]->id, first, rep);
+  const char **ids = hdb__calloc(n, sizeof *ids);
+  if (!ids) return hdb__fail(err, HDB_NOMEM, "out of memory checking ids");
+  for (size_t i = 0; i < n; i++) ids[i] = records[i]->id;
+  char **exist = NULL;
+  size_t nexist = 0;
+  st = existing_ids(c, table, ids, n, &exist, &nexist, err);
+  hdb__free_mem(ids);
+  if (st != HDB_OK) return st;
+  st = hdb__fail(err, HDB_CONFLICT,
+                 "table '%s': a concurrent write took an id of the batch; nothing was written",
+                 table);
+  for (size_t i = 0; i < n; i++)
+    if (id_in(exist, nexist, records[i]->id)) {
+      st = hdb__fail(err, HDB_DUPLICATE_ID, "table '%s': record %zu: id '%s' already exists", table,
+                     i, records[i]->id);
+      break;
+    }
+  hdb_strings_free(exist, nexist);
+  return st;
+}
+
+/* Insert outside a user transaction, in one pass: each record is checked
+ * (and conformed on a clone when it must be) right before its row goes
+ * into the appender's chunk, while its values are still in the CPU's
+ * cache, instead of a checking pass over the whole batch first. Nothing
+ * is lost by it: every row lands in our own transaction, which any
+ * failure rolls back, and the primary key finds repeated ids (named
+ * afterwards by name_duplicate). */
+static hdb_status insert_streamed(hdb__duck_conn *c, const hdb__duck_table *t, const char *table,
+                                  hdb_record *const *records, size_t n, hdb_error *err) {
+  int own = 0;
+  hdb__duck_app app;
+  memset(&app, 0, sizeof app);
+  const hdb_value **vals = NULL;
+  if (t->schema && !(vals = hdb__calloc(t->schema->n ? t->schema->n : 1, sizeof *vals)))
+    return hdb__fail(err, HDB_NOMEM, "out of memory writing to table '%s'", table);
+  hdb_status st = hdb__duck_atomic_begin(c, &own, err);
+  if (st == HDB_OK) st = hdb__duck_app_open(c, t, &app, err);
+  for (size_t i = 0; st == HDB_OK && i < n; i++) {
+    const hdb_record *rec = records[i];
+    if (!t->schema) { /* schemaless: the id, checked by the API, is all there is to check */
+      st = hdb__duck_app_row(&app, t, rec, err);
+      continue;
+    }
+    if (hdb__sql_record_conforms(t->schema, rec, vals)) {
+      st = hdb__duck_app_row_values(&app, t, rec->id, vals, err);
+      continue;
+    }
+    /* Invariant: the caller's record is never modified; a conformed clone
+     * goes in instead. */
+    hdb_record *copy = hdb_record_clone(rec);
+    if (!copy) {
+      st = hdb__fail(err, HDB_NOMEM, "out of memory writing %zu records to table '%s'", n, table);
+      break;
+    }
+    st = hdb__schema_conform(t->schema, table, copy, 1, err);
+    if (st != HDB_OK)
+      hdb__err_prefix(err, "record %zu", i);
+    else
+      st = hdb__duck_app_row(&app, t, copy, err);
+    hdb_record_free(copy);
+  }
+  if (st == HDB_OK) st = hdb__duck_app_close(&app, err);
+  hdb__duck_app_free(&app);
+  hdb__free_mem(vals);
+  if (own) st = hdb__duck_atomic_end(c, own, st, err); /* rolls back on failure */
+  if (st == HDB_CONSTRAINT) st = name_duplicate(c, table, records, n, err);
+  return st;
+}
+
 hdb_status hdb__duck_write(void *conn, const char *table, hdb_record *const *records, size_t n,
                            hdb__write_mode mode, hdb_error *err) {
   hdb__duck_conn *c = conn;
@@ -192,6 +278,11 @@ hdb_status hdb__duck_write(void *conn, const char *table, hdb_record *const *rec
   if (st != HDB_OK) return st;
   hdb__duck_table t;
   if ((st = hdb__duck_table_load(c, table, &t, err)) != HDB_OK) return st;
+  if (mode == HDB__WRITE_INSERT && !c->in_txn && n > 0) {
+    st = insert_streamed(c, &t, table, records, n, err);
+    hdb__duck_table_free(&t);
+    return st;
+  }
   const hdb_record **recs = NULL; /* records[i] itself, or a conformed clone */
   unsigned char *owned = NULL;     /* owned[i]: recs[i] is a clone, freed here */
   const char **ids = NULL;

@@ -153,9 +153,105 @@ static hdb_value null_or_text(const char *s) {
   return v;
 }
 
+/* ------------------------------------------------------------------ */
+/* Table cache                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Every call on a table needs its definition; reading it from
+ * _hanzo_tables is a SQL statement of its own (about 0.5 ms, as much as a
+ * small insert). So a connection remembers the definitions it read, each
+ * with the catalog generation (shared->catalog_gen) it was read under.
+ *
+ * C1 Only our own create/drop change _hanzo_tables, and DuckDB lets no
+ *    other process write the file while this one has it open; so a change
+ *    of definition is always one of ours and bumps the generation: after
+ *    the DDL statement (the creating connection reloads inside its own
+ *    transaction) and again after its transaction ends (everyone reloads
+ *    the committed state).
+ * C2 The generation is read before the catalog is: a change that lands
+ *    during the read leaves the entry with an old generation, reloaded on
+ *    its next use.
+ * C3 Inside a user transaction the cache is neither used nor filled: the
+ *    transaction's snapshot may be older or newer than the committed
+ *    state the cache describes.
+ * A call that starts while another thread's create/drop of that table
+ * commits may still run on the definition it replaces, as it could before
+ * this cache (the definition was read before the call's own statements
+ * ran); DuckDB checks every statement against the real table, so such a
+ * call fails, and data is never read or written through a wrong type. */
+
+void hdb__duck_catalog_changed(hdb__duck_conn *c) {
+  atomic_fetch_add(&c->shared->catalog_gen, 1);
+}
+
+void hdb__duck_table_cache_free(hdb__duck_conn *c) {
+  for (size_t i = 0; i < HDB__DUCK_TABLE_CACHE; i++) {
+    hdb__free_mem(c->tables[i].name);
+    hdb_schema_free(c->tables[i].schema);
+    memset(&c->tables[i], 0, sizeof c->tables[i]);
+  }
+}
+
+/* Fills t with a copy of name and schema (taken over only on success). */
+static int table_fill(hdb__duck_table *t, const char *name, hdb_schema *schema) {
+  t->name = hdb__strdup(name);
+  if (!t->name) return 0;
+  t->schema = schema;
+  t->sql_names = 1;
+  for (size_t i = 0; schema && i < schema->n; i++)
+    if (has_upper(schema->cols[i].name)) t->sql_names = 0;
+  return t->name != NULL;
+}
+
+/* A copy of the cached definition of name, when current (C1, C3). */
+static int cache_get(hdb__duck_conn *c, const char *name, hdb__duck_table *t) {
+  uint64_t gen = atomic_load(&c->shared->catalog_gen);
+  for (size_t i = 0; i < HDB__DUCK_TABLE_CACHE; i++) {
+    hdb__duck_cached_table *e = &c->tables[i];
+    if (!e->name || e->gen != gen || strcmp(e->name, name) != 0) continue;
+    hdb_schema *copy = NULL;
+    if (e->schema && !(copy = hdb_schema_clone(e->schema))) return 0;
+    if (!table_fill(t, name, copy)) {
+      hdb_schema_free(copy);
+      return 0;
+    }
+    e->used = ++c->clock;
+    return 1;
+  }
+  return 0;
+}
+
+/* Remembers a definition read under generation gen (C2); out of memory
+ * just leaves it out. */
+static void cache_put(hdb__duck_conn *c, const hdb__duck_table *t, uint64_t gen) {
+  hdb__duck_cached_table *slot = &c->tables[0];
+  for (size_t i = 0; i < HDB__DUCK_TABLE_CACHE; i++) {
+    hdb__duck_cached_table *e = &c->tables[i];
+    if (e->name && strcmp(e->name, t->name) == 0) {
+      slot = e;
+      break;
+    }
+    if (!e->name || e->used < slot->used) slot = e;
+  }
+  hdb_schema *copy = NULL;
+  char *name = hdb__strdup(t->name);
+  if (!name || (t->schema && !(copy = hdb_schema_clone(t->schema)))) {
+    hdb__free_mem(name);
+    return;
+  }
+  hdb__free_mem(slot->name);
+  hdb_schema_free(slot->schema);
+  slot->name = name;
+  slot->schema = copy;
+  slot->gen = gen;
+  slot->used = ++c->clock;
+}
+
 hdb_status hdb__duck_table_load(hdb__duck_conn *c, const char *name, hdb__duck_table *t,
                                 hdb_error *err) {
   memset(t, 0, sizeof *t);
+  if (!c->in_txn && cache_get(c, name, t)) return HDB_OK;
+  uint64_t gen = atomic_load(&c->shared->catalog_gen); /* C2: before the read */
   hdb_value nv = text_value(name);
   const hdb_value *p[1] = {&nv};
   char *schema_json = NULL;
@@ -164,23 +260,20 @@ hdb_status hdb__duck_table_load(hdb__duck_conn *c, const char *name, hdb__duck_t
                              &schema_json, &found, err);
   if (st != HDB_OK) return st;
   if (!found) return hdb__fail(err, HDB_NO_TABLE, "no table '%s'", name);
-  t->name = hdb__strdup(name);
-  if (!t->name) {
-    hdb__free_mem(schema_json);
-    return hdb__fail(err, HDB_NOMEM, "out of memory loading table '%s'", name);
-  }
-  t->sql_names = 1;
+  hdb_schema *schema = NULL;
   if (schema_json) {
-    st = hdb_schema_from_json(schema_json, &t->schema, err);
+    st = hdb_schema_from_json(schema_json, &schema, err);
     hdb__free_mem(schema_json);
     if (st != HDB_OK) {
-      hdb__duck_table_free(t);
       if (st == HDB_NOMEM) return hdb__fail(err, st, "out of memory loading table '%s'", name);
       return hdb__fail(err, HDB_CORRUPT, "table '%s': its catalog schema does not parse", name);
     }
-    for (size_t i = 0; i < t->schema->n; i++)
-      if (has_upper(t->schema->cols[i].name)) t->sql_names = 0;
   }
+  if (!table_fill(t, name, schema)) {
+    hdb_schema_free(schema);
+    return hdb__fail(err, HDB_NOMEM, "out of memory loading table '%s'", name);
+  }
+  if (!c->in_txn) cache_put(c, t, gen); /* C3 */
   return HDB_OK;
 }
 
@@ -245,7 +338,7 @@ hdb_status hdb__duck_table_create(void *conn, const char *table, const hdb_schem
   if (st != HDB_OK) return st;
   hdb__sql_buf b = {0};
   char *schema_json = NULL;
-  int own = 0, exists = 0;
+  int own = 0, exists = 0, ddl = 0;
   if (schema && (st = hdb_schema_to_json(schema, &schema_json)) != HDB_OK)
     return hdb__fail(err, st, "table '%s': cannot serialize its schema", table);
 
@@ -283,8 +376,12 @@ hdb_status hdb__duck_table_create(void *conn, const char *table, const hdb_schem
       st = hdb__duck_exec(c, b.s, err, "creating a table");
     }
     if (st != HDB_OK && err) hdb__err_prefix(err, "table '%s'", table);
+    ddl = 1;
   }
+  if (ddl) hdb__duck_catalog_changed(c); /* C1: this transaction's view */
   st = hdb__duck_atomic_end(c, own, st, err);
+  if (ddl && own) hdb__duck_catalog_changed(c); /* C1: the committed state */
+  if (ddl && !own) c->txn_ddl = 1; /* bumped again when it ends */
 done:
   hdb__sql_buf_free(&b);
   hdb__free_mem(schema_json);
@@ -295,7 +392,7 @@ hdb_status hdb__duck_table_drop(void *conn, const char *table, unsigned flags, h
   hdb__duck_conn *c = conn;
   hdb_status st = hdb__duck_enter(c, 1, err);
   if (st != HDB_OK) return st;
-  int own = 0, exists = 0;
+  int own = 0, exists = 0, ddl = 0;
   hdb__sql_buf b = {0};
   hdb__sql_buf_append(&b, "DROP TABLE IF EXISTS ");
   hdb__duck_ident(&b, table);
@@ -318,8 +415,12 @@ hdb_status hdb__duck_table_drop(void *conn, const char *table, unsigned flags, h
                          "dropping a table");
       if (st == HDB_OK) duckdb_destroy_result(&r);
     }
+    ddl = 1;
   }
+  if (ddl) hdb__duck_catalog_changed(c); /* C1: this transaction's view */
   st = hdb__duck_atomic_end(c, own, st, err);
+  if (ddl && own) hdb__duck_catalog_changed(c); /* C1: the committed state */
+  if (ddl && !own) c->txn_ddl = 1; /* bumped again when it ends */
 done:
   hdb__sql_buf_free(&b);
   return st;

@@ -21,12 +21,21 @@
 
 #include "core/err.h"
 
+/* The transaction is over: if it created or dropped tables, every
+ * handle's cached definitions reload (duck_schema.c, C1). */
+static void txn_over(hdb__duck_conn *c) {
+  c->in_txn = 0;
+  if (c->txn_ddl) hdb__duck_catalog_changed(c);
+  c->txn_ddl = 0;
+}
+
 hdb_status hdb__duck_begin(void *conn, hdb_error *err) {
   hdb__duck_conn *c = conn;
   if (c->in_txn) return hdb__fail(err, HDB_TXN_STATE, "a transaction is already open on this handle");
   hdb_status st = hdb__duck_exec(c, "BEGIN TRANSACTION", err, "beginning a transaction");
   if (st != HDB_OK) return st;
   c->in_txn = 1;
+  c->txn_ddl = 0;
   c->failed = HDB_OK;
   return HDB_OK;
 }
@@ -36,14 +45,16 @@ hdb_status hdb__duck_commit(void *conn, hdb_error *err) {
   if (!c->in_txn) return hdb__fail(err, HDB_TXN_STATE, "commit without a transaction (call hdb_begin first)");
   if (c->failed != HDB_OK) {
     hdb_status st = c->failed;
-    c->in_txn = 0;
+    txn_over(c);
     c->failed = HDB_OK;
     return hdb__fail(err, st, "the transaction failed earlier and was rolled back: %s",
                      c->failed_msg);
   }
   c->in_txn = 0;
   /* atomic_end with own = 1 commits, maps a conflict, and rolls back on failure. */
-  return hdb__duck_atomic_end(c, 1, HDB_OK, err);
+  hdb_status st = hdb__duck_atomic_end(c, 1, HDB_OK, err);
+  txn_over(c);
+  return st;
 }
 
 hdb_status hdb__duck_rollback(void *conn, hdb_error *err) {
@@ -52,7 +63,10 @@ hdb_status hdb__duck_rollback(void *conn, hdb_error *err) {
   c->in_txn = 0;
   if (c->failed != HDB_OK) { /* already rolled back in DuckDB */
     c->failed = HDB_OK;
+    txn_over(c);
     return HDB_OK;
   }
-  return hdb__duck_exec(c, "ROLLBACK", err, "rolling back");
+  hdb_status st = hdb__duck_exec(c, "ROLLBACK", err, "rolling back");
+  txn_over(c);
+  return st;
 }

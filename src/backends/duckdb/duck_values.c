@@ -92,6 +92,41 @@ hdb_status hdb__duck_bind(duckdb_prepared_statement st, idx_t i, const hdb_value
 /* Appender                                                            */
 /* ------------------------------------------------------------------ */
 
+void hdb__duck_spare_free(hdb__duck_conn *c) {
+  if (c->spare_chunk) duckdb_destroy_data_chunk(&c->spare_chunk);
+  for (idx_t i = 0; c->spare_types && i < c->spare_ncols; i++)
+    duckdb_destroy_logical_type(&c->spare_types[i]);
+  hdb__free_mem(c->spare_types);
+  c->spare_chunk = NULL;
+  c->spare_types = NULL;
+  c->spare_ncols = 0;
+}
+
+/* 1 when two column type lists describe the same chunk layout (the types
+ * this backend creates: scalars by id, FLOAT[n] arrays by child and n). */
+static int same_type(duckdb_logical_type x, duckdb_logical_type y) {
+  duckdb_type tx = duckdb_get_type_id(x);
+  if (tx != duckdb_get_type_id(y)) return 0;
+  if (tx == DUCKDB_TYPE_LIST || tx == DUCKDB_TYPE_STRUCT || tx == DUCKDB_TYPE_MAP ||
+      tx == DUCKDB_TYPE_UNION || tx == DUCKDB_TYPE_DECIMAL || tx == DUCKDB_TYPE_ENUM)
+    return 0; /* not ours: never shared */
+  if (tx != DUCKDB_TYPE_ARRAY) return 1;
+  if (duckdb_array_type_array_size(x) != duckdb_array_type_array_size(y)) return 0;
+  duckdb_logical_type cx = duckdb_array_type_child_type(x), cy = duckdb_array_type_child_type(y);
+  int same = same_type(cx, cy);
+  duckdb_destroy_logical_type(&cx);
+  duckdb_destroy_logical_type(&cy);
+  return same;
+}
+
+static int same_types(const duckdb_logical_type *x, idx_t nx, const duckdb_logical_type *y,
+                      idx_t ny) {
+  if (nx != ny) return 0;
+  for (idx_t i = 0; i < nx; i++)
+    if (!same_type(x[i], y[i])) return 0;
+  return 1;
+}
+
 hdb_status hdb__duck_app_open(hdb__duck_conn *c, const hdb__duck_table *t, hdb__duck_app *a,
                               hdb_error *err) {
   memset(a, 0, sizeof *a);
@@ -117,7 +152,15 @@ hdb_status hdb__duck_app_open(hdb__duck_conn *c, const hdb__duck_table *t, hdb__
     return hdb__fail(err, HDB_NOMEM, "out of memory appending to '%s'", t->name);
   }
   for (idx_t i = 0; i < a->ncols; i++) a->types[i] = duckdb_appender_column_type(a->app, i);
-  a->chunk = duckdb_create_data_chunk(a->types, a->ncols);
+  a->conn = c;
+  if (c->spare_chunk && same_types(c->spare_types, c->spare_ncols, a->types, a->ncols)) {
+    a->chunk = c->spare_chunk; /* taken over */
+    c->spare_chunk = NULL;
+    hdb__duck_spare_free(c);
+    duckdb_data_chunk_reset(a->chunk);
+  } else {
+    a->chunk = duckdb_create_data_chunk(a->types, a->ncols);
+  }
   a->cap = duckdb_vector_size();
   if (!a->chunk) {
     hdb__duck_app_free(a);
@@ -218,21 +261,27 @@ static hdb_status flush_chunk(hdb__duck_app *a, hdb_error *err) {
   return app_status(a, err);
 }
 
-hdb_status hdb__duck_app_row(hdb__duck_app *a, const hdb__duck_table *t, const hdb_record *rec,
-                             hdb_error *err) {
+/* Starts a row: flushes a full chunk and writes the id cell. */
+static hdb_status row_start(hdb__duck_app *a, const hdb__duck_table *t, const char *id,
+                            hdb_error *err) {
   if (a->failed) return app_status(a, err);
   if (a->rows == a->cap) {
     hdb_status fst = flush_chunk(a, err);
     if (fst != HDB_OK) return fst;
   }
-  idx_t row = a->rows;
-  hdb_value id;
-  memset(&id, 0, sizeof id);
-  id.type = HDB_TYPE_TEXT;
-  id.as.text.data = rec->id;
-  id.as.text.len = strlen(rec->id);
-  hdb_status st = put_cell(a, 0, row, &id, t->name, "id", err);
+  hdb_value v;
+  memset(&v, 0, sizeof v);
+  v.type = HDB_TYPE_TEXT;
+  v.as.text.data = id;
+  v.as.text.len = strlen(id);
+  return put_cell(a, 0, a->rows, &v, t->name, "id", err);
+}
+
+hdb_status hdb__duck_app_row(hdb__duck_app *a, const hdb__duck_table *t, const hdb_record *rec,
+                             hdb_error *err) {
+  hdb_status st = row_start(a, t, rec->id, err);
   if (st != HDB_OK) return st;
+  idx_t row = a->rows;
   if (!t->schema) {
     char *doc = NULL;
     size_t len = 0;
@@ -255,6 +304,15 @@ hdb_status hdb__duck_app_row(hdb__duck_app *a, const hdb__duck_table *t, const h
   return st;
 }
 
+hdb_status hdb__duck_app_row_values(hdb__duck_app *a, const hdb__duck_table *t, const char *id,
+                                    const hdb_value *const *vals, hdb_error *err) {
+  hdb_status st = row_start(a, t, id, err);
+  for (size_t i = 0; st == HDB_OK && i < t->schema->n && i + 1 < a->ncols; i++)
+    st = put_cell(a, (idx_t)i + 1, a->rows, vals[i], t->name, t->schema->cols[i].name, err);
+  if (st == HDB_OK) a->rows++;
+  return st;
+}
+
 hdb_status hdb__duck_app_close(hdb__duck_app *a, hdb_error *err) {
   if (a->failed) return app_status(a, err);
   hdb_status st = flush_chunk(a, err);
@@ -266,6 +324,15 @@ hdb_status hdb__duck_app_close(hdb__duck_app *a, hdb_error *err) {
 
 void hdb__duck_app_free(hdb__duck_app *a) {
   if (a->app) duckdb_appender_destroy(&a->app);
+  if (a->chunk && a->conn && !a->failed) {
+    /* Kept for the connection's next append (duck.h). */
+    hdb__duck_spare_free(a->conn);
+    a->conn->spare_chunk = a->chunk;
+    a->conn->spare_types = a->types;
+    a->conn->spare_ncols = a->ncols;
+    a->chunk = NULL;
+    a->types = NULL;
+  }
   if (a->chunk) duckdb_destroy_data_chunk(&a->chunk);
   for (idx_t i = 0; a->types && i < a->ncols; i++) duckdb_destroy_logical_type(&a->types[i]);
   hdb__free_mem(a->types);

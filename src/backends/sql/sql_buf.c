@@ -337,8 +337,7 @@ int hdb__sql_record_conforms(const hdb_schema *s, const hdb_record *rec, const h
     if (v->type == HDB_TYPE_NULL) continue;
     if (v->type != col->type) return 0;
     if (col->type == HDB_TYPE_VECTOR &&
-        (v->as.vector.dim != col->dim ||
-         hdb__vector_first_nonfinite(v->as.vector.data, v->as.vector.dim) >= 0))
+        (v->as.vector.dim != col->dim || !hdb__record_vector_finite(&rec->fields[i])))
       return 0;
     if (vals) vals[c] = v;
   }

@@ -396,7 +396,7 @@ static hdb_status patch_doc(hdb__sq_conn *c, const hdb__sq_table *t, const char 
     dv.as.text.data = doc;
     dv.as.text.len = len;
     hdb_record holder = {0};
-    hdb__field f = {(char *)HDB__SQ_DOC, dv};
+    hdb__field f = {(char *)HDB__SQ_DOC, dv, 0, 0};
     holder.fields = &f;
     holder.n = 1;
     uint64_t changed = 0;
