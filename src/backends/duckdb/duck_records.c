@@ -378,31 +378,15 @@ hdb_status hdb__duck_write(void *conn, const char *table, hdb_record *const *rec
   for (size_t i = 0; st == HDB_OK && i < n; i++)
     if (keep[i]) st = hdb__duck_app_row(&app, &t, recs[i], err);
   if (st == HDB_OK) st = hdb__duck_app_close(&app, err);
-  if (st != HDB_OK && app.app) {
-    /* Rows may have reached DuckDB. */
-    if (!own) {
-      /* Inside the user's transaction nothing can take them back but a
-       * rollback (duck.h invariant 4). */
-      char msg[HDB_ERRMSG_MAX];
-      snprintf(msg, sizeof msg, "%s", app.emsg ? app.emsg : err ? err->message : "append failed");
-      st = hdb__duck_stmt_failed(c, app.failed ? app.etype : DUCKDB_ERROR_INVALID, msg, err,
-                                 "appending");
-    } else if (st == HDB_CONSTRAINT && mode == HDB__WRITE_INSERT) {
-      /* Roll back, then name the first record whose id exists. */
-      hdb__duck_app_free(&app);
-      st = hdb__duck_atomic_end(c, own, st, err);
-      began = 0;
-      hdb_error scratch;
-      if (existing_ids(c, table, ids, nkeep, &exist, &nexist, &scratch) == HDB_OK)
-        for (size_t i = 0; i < n; i++)
-          if (id_in(exist, nexist, recs[i]->id)) {
-            st = hdb__fail(err, HDB_DUPLICATE_ID,
-                           "table '%s': record %zu: id '%s' already exists", table, i,
-                           recs[i]->id);
-            break;
-          }
-      if (st == HDB_CONSTRAINT) st = HDB_CONFLICT; /* a concurrent writer, gone again */
-    }
+  if (st != HDB_OK && app.app && !own) {
+    /* Rows may have reached DuckDB, and inside the user's transaction
+     * nothing can take them back but a rollback (duck.h invariant 4). Our
+     * own transaction is rolled back at done; an insert outside a user
+     * transaction never comes here (insert_streamed). */
+    char msg[HDB_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", app.emsg ? app.emsg : err ? err->message : "append failed");
+    st = hdb__duck_stmt_failed(c, app.failed ? app.etype : DUCKDB_ERROR_INVALID, msg, err,
+                               "appending");
   }
   goto done;
 nomem:
