@@ -11,7 +11,7 @@
 # any sanitizer report on stderr is a failure. The last line is
 # "N passed, N failed"; the exit status is non-zero when anything failed.
 #
-set -euo pipefail
+set -Eeuo pipefail # -E: the ERR trap below also reports failures inside functions
 
 if [[ $# -ne 2 ]]; then
   echo "usage: $0 HANZO_DB_BINARY WORKDIR" >&2
@@ -96,7 +96,7 @@ expect_lacks() {
 expect_fail() {
   local name=$1 want=$2 re=${3:-}
   local first lines
-  first=$(printf '%s\n' "$ERR" | head -n 1)
+  first=${ERR%%$'\n'*} # not `| head -n 1`: under pipefail the writer's SIGPIPE would end the script
   lines=$(printf '%s\n' "$ERR" | wc -l)
   if [[ $RC -ne $want ]]; then
     fail "$name (expected exit $want)"
@@ -658,7 +658,8 @@ if [[ $RC -eq 0 && $OUT == *time_travel* ]]; then
   nat search vecs --batch "$W/q.jsonl" --vector '[0,0]'
   expect_fail "native search --batch with --vector" 1
   # Corrupt one fragment: check reports it and exits 2.
-  FRAG=$(ls "$W/native/tables/docs/"f-*.frag | head -n 1)
+  FRAGS=("$W/native/tables/docs/"f-*.frag)
+  FRAG=${FRAGS[0]}
   printf 'garbage' | dd of="$FRAG" bs=1 seek=80 conv=notrunc 2>/dev/null
   nat check
   if [[ $RC -eq 2 && $OUT == *'"ok":false'* && $ERR == "hanzo-db: error: "* ]]; then pass; else fail "native check on corruption"; fi
